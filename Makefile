@@ -1,0 +1,91 @@
+# Glassbox. `make run` and `make test` bootstrap everything on a fresh Debian / Python 3.11 box.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+MODEL_DIR ?= models/churn
+PORT ?= 8000
+# The multiprocess metrics dir must be in the environment before Python starts.
+PROMETHEUS_MULTIPROC_DIR ?= $(CURDIR)/.run/metrics
+
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_LINK_MODE := copy
+export PYTHONDONTWRITEBYTECODE := 1
+
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
+
+.PHONY: help run dev test test-unit test-integration lint format train bench clean system-deps
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+# --- bootstrap ---------------------------------------------------------------------------
+$(UV):
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
+	@if ! $(PYTHON) -m venv --help >/dev/null 2>&1 || ! $(PYTHON) -c 'import ensurepip' 2>/dev/null; then \
+	  echo ">> $(PYTHON) has no venv/ensurepip: installing python3-venv"; \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -q && $(APT_INSTALL) python3-venv; \
+	  else echo "!! install python3-venv (Debian) and retry" >&2; exit 1; fi; \
+	fi
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON) $(SYNC_FLAGS)
+	@touch $@
+
+# Debian packages the tests and benchmarks drive: Prometheus (integration tests), wrk (bench).
+SYSTEM_TOOLS := prometheus:prometheus promtool:prometheus wrk:wrk
+system-deps: ## install prometheus and wrk from Debian when missing (needs root + apt)
+	@missing=""; for pair in $(SYSTEM_TOOLS); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$cmd >/dev/null || missing="$$missing $$pkg"; done; \
+	missing=$$(echo $$missing | tr ' ' '\n' | sort -u | tr '\n' ' '); \
+	if [ -n "$${missing// /}" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo ">> installing Debian packages:$$missing"; \
+	    apt-get update -q >/dev/null && $(APT_INSTALL) $$missing >/dev/null; \
+	  else echo "!! cannot install$$missing (no root/apt): tests that need them will SKIP (CI=true fails them)"; fi; \
+	fi
+
+# --- the two commands ----------------------------------------------------------------------
+run: $(VENV)/.synced ## serve the bundled model on :$(PORT) with gunicorn
+	@rm -rf $(PROMETHEUS_MULTIPROC_DIR) && mkdir -p $(PROMETHEUS_MULTIPROC_DIR)
+	PROMETHEUS_MULTIPROC_DIR=$(PROMETHEUS_MULTIPROC_DIR) PORT=$(PORT) GLASSBOX_MODEL_DIR=$(MODEL_DIR) \
+	  exec $(BIN)/gunicorn --config gunicorn.conf.py
+
+test: $(VENV)/.synced system-deps lint ## lint, then every test (unit, then integration)
+	$(BIN)/pytest -m "not integration"
+	$(BIN)/pytest -m integration
+
+# --- the rest -------------------------------------------------------------------------------
+dev: $(VENV)/.synced ## one process with autoreload and readable logs
+	@rm -rf $(PROMETHEUS_MULTIPROC_DIR) && mkdir -p $(PROMETHEUS_MULTIPROC_DIR)
+	PROMETHEUS_MULTIPROC_DIR=$(PROMETHEUS_MULTIPROC_DIR) GLASSBOX_MODEL_DIR=$(MODEL_DIR) \
+	  $(BIN)/uvicorn --factory app.main:create_app --reload --reload-dir app --port $(PORT)
+
+test-unit: $(VENV)/.synced ## unit tests only
+	$(BIN)/pytest -m "not integration"
+
+test-integration: $(VENV)/.synced system-deps ## integration tests only (real gunicorn, Prometheus)
+	$(BIN)/pytest -m integration
+
+lint: $(VENV)/.synced ## ruff (format check + lint) and mypy
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+format: $(VENV)/.synced ## apply ruff's formatting and fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+train: $(VENV)/.synced ## retrain the bundled model: byte-identical artifacts in $(MODEL_DIR)
+	$(BIN)/python -m app.model.training --out $(MODEL_DIR)
+
+clean: ## remove the environments and run-time files
+	rm -rf $(VENV) $(TOOLS) .run .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Glassbox: an observability-first prediction service for a LightGBM model."""

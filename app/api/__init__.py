@@ -1,0 +1,1 @@
+"""The HTTP edge: wire schemas, thin route handlers and the error table."""

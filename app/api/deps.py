@@ -1,0 +1,39 @@
+"""Per-worker service state and the dependencies that hand its parts to route handlers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.api.errors import ModelNotReadyError
+from app.model.card import ModelCard
+from app.model.predictor import Predictor
+from app.settings import Settings
+
+
+@dataclass
+class ServiceState:
+    """What one worker holds. ``predictor`` is set by the lifespan once the model is loaded."""
+
+    settings: Settings
+    card: ModelCard
+    predictor: Predictor | None = None
+    load_error: str | None = None
+
+
+def get_state(request: Request) -> ServiceState:
+    state: ServiceState = request.app.state.service
+    return state
+
+
+def get_predictor(request: Request) -> Predictor:
+    predictor = get_state(request).predictor
+    if predictor is None:
+        raise ModelNotReadyError
+    return predictor
+
+
+StateDep = Annotated[ServiceState, Depends(get_state)]
+PredictorDep = Annotated[Predictor, Depends(get_predictor)]

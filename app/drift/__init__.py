@@ -1,0 +1,1 @@
+"""Drift: the reference profile made at training time and statistics against it."""

@@ -1,0 +1,112 @@
+"""Loads a verified LightGBM model and predicts churn probabilities for validated records."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightgbm
+import numpy as np
+
+from app.model.card import CARD_FILE, ModelCard
+from app.model.encoding import Encoder
+from app.model.errors import ModelIntegrityError, ModelLoadError
+
+# Every LightGBM text model starts with this header; anything else (a pickle, say) is refused
+# before LightGBM's parser sees it. LightGBM aborts the whole process (not an exception) on some
+# truncated files, so the structure is checked here first.
+_TEXT_MODEL_HEADER = b"tree\nversion="
+_END_OF_TREES = b"\nend of trees\n"
+
+
+def _check_structure(path: Path, data: bytes, num_trees: int) -> None:
+    if not data.startswith(_TEXT_MODEL_HEADER):
+        raise ModelLoadError(f"{path} is not a LightGBM text model (no 'tree' header)")
+    body, marker, _ = data.partition(_END_OF_TREES)
+    if not marker:
+        raise ModelLoadError(f"{path} is truncated: no 'end of trees' line")
+    trees = body.count(b"\nTree=")
+    if trees != num_trees:
+        raise ModelLoadError(f"{path} has {trees} trees, its card says {num_trees}: truncated?")
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    churn_probability: float
+    churn: bool
+
+
+class Predictor:
+    """A model and its card, ready to predict. Build it with :meth:`load`."""
+
+    def __init__(self, booster: lightgbm.Booster, card: ModelCard, num_threads: int = 1) -> None:
+        self.card = card
+        self.encoder = Encoder(card.contract)
+        self._booster = booster
+        # Booster(model_file=..., params=...) ignores params: threads go with every predict call.
+        self._num_threads = num_threads
+
+    @classmethod
+    def load(cls, model_dir: Path, num_threads: int = 1) -> Predictor:
+        """Read the card, verify the model file against it and load the booster.
+
+        Raises a :class:`~app.model.errors.ModelError` subclass when anything does not match.
+        """
+        card = ModelCard.load(model_dir / CARD_FILE)
+        path = model_dir / card.model_file
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ModelLoadError(f"cannot read model file {path}: {exc}") from exc
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != card.model_sha256:
+            raise ModelIntegrityError(
+                f"model file {path} has sha256 {digest}, but card {card.version} "
+                f"expects {card.model_sha256}: the file is corrupt or belongs to another card"
+            )
+        _check_structure(path, data, card.num_trees)
+        try:
+            booster = lightgbm.Booster(model_str=data.decode("utf-8"))
+        except (lightgbm.basic.LightGBMError, UnicodeDecodeError) as exc:
+            raise ModelLoadError(f"LightGBM cannot parse {path}: {exc}") from exc
+        if booster.num_trees() != card.num_trees:
+            raise ModelLoadError(
+                f"{path} has {booster.num_trees()} trees, card {card.version} says "
+                f"{card.num_trees}: the file is truncated or not this card's model"
+            )
+        if booster.feature_name() != card.contract.names:
+            raise ModelLoadError(
+                f"{path} takes features {booster.feature_name()}, "
+                f"card {card.version} declares {card.contract.names}"
+            )
+        return cls(booster, card, num_threads=num_threads)
+
+    @property
+    def version(self) -> str:
+        return self.card.version
+
+    def predict_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        """Churn probabilities for an encoded matrix."""
+        return np.asarray(
+            self._booster.predict(matrix, num_threads=self._num_threads), dtype=np.float64
+        )
+
+    def predict_proba(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Churn probabilities for validated records, in input order."""
+        if len(rows) == 1:
+            return self.predict_matrix(self.encoder.encode_row(rows[0]))
+        return self.predict_matrix(self.encoder.encode_rows(rows))
+
+    def decide(self, probabilities: np.ndarray) -> list[Prediction]:
+        threshold = self.card.threshold
+        return [Prediction(p, p >= threshold) for p in probabilities.tolist()]
+
+    def predict(self, rows: Sequence[Mapping[str, Any]]) -> list[Prediction]:
+        return self.decide(self.predict_proba(rows))
+
+    def feature_importance_gain(self) -> dict[str, float]:
+        gains = self._booster.feature_importance(importance_type="gain")
+        return dict(zip(self.card.contract.names, map(float, gains), strict=True))

@@ -1,0 +1,148 @@
+"""Real processes for tests: free ports, a gunicorn server in its own process group, leak checks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx2
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+# Process groups this test session started; the session fails if any member outlives it.
+STARTED_GROUPS: set[int] = set()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def children_of(pid: int) -> list[int]:
+    """Direct children of pid, from /proc."""
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid:
+            kids.append(int(entry.name))
+    return kids
+
+
+def group_members(pgid: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def kill_group(pgid: int, timeout_s: float = 10.0) -> None:
+    """SIGTERM the group, then SIGKILL whatever is left after timeout_s."""
+    for sig, wait_s in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            if not group_members(pgid):
+                return
+            time.sleep(0.05)
+
+
+@dataclass
+class Server:
+    """A running gunicorn master and its workers."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def master_pid(self) -> int:
+        return self.process.pid
+
+    def worker_pids(self) -> list[int]:
+        return sorted(children_of(self.master_pid))
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout_s: float = 60.0, workers: int | None = None) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                ok = httpx2.get(f"{self.url}/readyz", timeout=2.0).status_code == 200
+            except httpx2.HTTPError:
+                ok = False
+            if ok and (workers is None or len(self.worker_pids()) >= workers):
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"gunicorn not ready after {timeout_s}s:\n{self.log()}")
+
+
+@contextmanager
+def gunicorn(
+    tmp_path: Path,
+    workers: int = 2,
+    env: Mapping[str, str] | None = None,
+    extra_args: tuple[str, ...] = (),
+    wait: bool = True,
+) -> Iterator[Server]:
+    """Start `gunicorn -c gunicorn.conf.py` on a free port in its own process group."""
+    port = free_port()
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    full_env = {
+        **os.environ,
+        "PORT": str(port),
+        "HOST": "127.0.0.1",
+        "WEB_CONCURRENCY": str(workers),
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        **(env or {}),
+    }
+    log_path = tmp_path / f"gunicorn-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "--no-control-socket",
+             *extra_args],
+            cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    STARTED_GROUPS.add(process.pid)
+    server = Server(process=process, port=port, log_path=log_path, env=full_env)
+    try:
+        if wait:
+            server.wait_ready(workers=workers)
+        yield server
+    finally:
+        kill_group(process.pid)
+        process.wait(timeout=10)
