@@ -40,6 +40,7 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --python $(PYTHON) $(SYNC_FLAGS)
 	@touch $@
 
+
 # Debian packages the tests and benchmarks drive: Prometheus (integration tests), wrk (bench).
 SYSTEM_TOOLS := prometheus:prometheus promtool:prometheus wrk:wrk
 system-deps: ## install prometheus and wrk from Debian when missing (needs root + apt)
@@ -86,6 +87,11 @@ format: $(VENV)/.synced ## apply ruff's formatting and fixes
 
 train: $(VENV)/.synced ## retrain the bundled model: byte-identical artifacts in $(MODEL_DIR)
 	$(BIN)/python -m app.model.training --out $(MODEL_DIR)
+
+bench: system-deps | $(UV) ## benchmark the service against the bare reference and the raw model
+	$(UV) sync --frozen --python $(PYTHON) --group bench
+	@touch $(VENV)/.synced
+	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
 clean: ## remove the environments and run-time files
 	rm -rf $(VENV) $(TOOLS) .run .pytest_cache .mypy_cache .ruff_cache

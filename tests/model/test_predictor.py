@@ -48,7 +48,7 @@ def test_a_truncated_file_is_refused_even_when_the_card_vouches_for_it(model_cop
     text = path.read_text()
     path.write_text(text[: text.index("Tree=150")])
     _rewrite_card_sha(model_copy)
-    with pytest.raises(ModelLoadError, match="truncated|cannot parse"):
+    with pytest.raises(ModelLoadError, match="truncated"):
         Predictor.load(model_copy)
 
 
