@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
+from app.api.body_limit import DeclaredBodyLimit
 from app.api.deps import ServiceState
 from app.api.errors import install_error_handlers
 from app.api.routes import operations_router, prediction_router
@@ -57,10 +58,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary=f"Churn predictions from {card.version}.",
         version=card.version,
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
     )
     app.state.service = ServiceState(settings=settings, card=card)
     install_error_handlers(app)
-    app.include_router(prediction_router(schemas, settings.threadpool_min_rows))
+    app.add_middleware(DeclaredBodyLimit, max_body_bytes=settings.max_body_bytes)
+    app.include_router(
+        prediction_router(schemas, settings.threadpool_min_rows),
+        max_body_size=settings.max_body_bytes,
+    )
     app.include_router(operations_router())
     return app

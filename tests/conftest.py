@@ -43,3 +43,10 @@ def model_copy(tmp_path: Path) -> Path:
     target = tmp_path / "model"
     shutil.copytree(BUNDLED_MODEL_DIR, target)
     return target
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Everything under tests/integration/ starts real processes and is marked so."""
+    for item in items:
+        if "integration" in item.path.parts:
+            item.add_marker(pytest.mark.integration)

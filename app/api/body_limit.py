@@ -1,0 +1,32 @@
+"""Refuses a request whose declared Content-Length exceeds the limit, before reading its body.
+
+FastAPI's own limit (set on the prediction router) covers bodies without a declared length, and
+its errors reach the error table; for a declared length Starlette answers with plain text, so
+this pure ASGI middleware answers first, with the service's error body.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.api.errors import error_response
+
+
+class DeclaredBodyLimit:
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"content-length":
+                    if value.isdigit() and int(value) > self.max_body_bytes:
+                        response = error_response(
+                            413, "body_too_large",
+                            f"The body is larger than {self.max_body_bytes} bytes.",
+                        )  # fmt: skip
+                        await response(scope, receive, send)
+                        return
+                    break
+        await self.app(scope, receive, send)

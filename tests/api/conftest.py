@@ -1,0 +1,21 @@
+"""An in-process client: the real app factory with its lifespan running."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.settings import Settings
+from tests.conftest import BUNDLED_MODEL_DIR
+
+
+def make_client(model_dir: Path = BUNDLED_MODEL_DIR, **settings: object) -> TestClient:
+    return TestClient(create_app(Settings(model_dir=model_dir, **settings)))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[TestClient]:
+    with make_client(max_batch_rows=50) as c:
+        yield c

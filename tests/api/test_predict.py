@@ -1,0 +1,143 @@
+"""POST /predict and /predict/batch through the real app and its lifespan, in process."""
+
+import json
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.model.generator import generate
+from app.model.predictor import Predictor
+from tests.api.conftest import make_client
+from tests.support.bad_requests import BAD_REQUESTS, JSON, BadRequest
+
+PREDICTION_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def test_minimal_record_gets_a_probability(client: TestClient, predictor: Predictor) -> None:
+    response = client.post("/predict", json={"age": 30, "signup_month": "June"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body.keys() == {"prediction_id", "churn_probability", "churn", "model_version"}
+    assert PREDICTION_ID.match(body["prediction_id"])
+    assert body["prediction_id"].endswith("00000000")
+    assert body["model_version"] == predictor.version
+    expected = predictor.predict_proba([{"age": 30, "signup_month": "June"}])[0]
+    assert body["churn_probability"] == expected
+    assert body["churn"] == (expected >= predictor.card.threshold)
+
+
+def test_full_records_match_the_raw_model(client: TestClient, predictor: Predictor) -> None:
+    for record in generate(20, seed=12).records():
+        response = client.post("/predict", json=record)
+        assert response.status_code == 200, response.text
+        assert response.json()["churn_probability"] == predictor.predict_proba([record])[0]
+
+
+def test_null_optional_features_are_missing_like_absent_ones(client: TestClient) -> None:
+    absent = client.post("/predict", json={"age": 44, "signup_month": "March"}).json()
+    null = client.post(
+        "/predict",
+        json={"age": 44, "signup_month": "March", "plan": None, "tenure_months": None},
+    ).json()
+    assert absent["churn_probability"] == null["churn_probability"]
+
+
+def test_values_inside_the_bounds_but_outside_training_are_served(client: TestClient) -> None:
+    response = client.post(
+        "/predict",
+        json={"age": 120, "signup_month": "May", "tenure_months": 600, "monthly_charges": 999.5},
+    )
+    assert response.status_code == 200
+
+
+def test_an_integer_is_accepted_for_a_number_feature(client: TestClient) -> None:
+    response = client.post(
+        "/predict", json={"age": 30, "signup_month": "May", "monthly_charges": 70}
+    )
+    assert response.status_code == 200
+
+
+def test_prediction_ids_are_unique(client: TestClient) -> None:
+    ids = {client.post("/predict", json={"age": 30, "signup_month": "June"}).json()["prediction_id"]
+           for _ in range(50)}  # fmt: skip
+    assert len(ids) == 50
+
+
+def test_batch_results_come_in_input_order(client: TestClient, predictor: Predictor) -> None:
+    records = list(generate(40, seed=13).records())
+    response = client.post("/predict/batch", json={"rows": records})
+    assert response.status_code == 200
+    body = response.json()
+    probabilities = [p["churn_probability"] for p in body["predictions"]]
+    assert probabilities == predictor.predict_proba(records).tolist()
+    ids = [p["prediction_id"] for p in body["predictions"]]
+    assert [int(i[-8:], 16) for i in ids] == list(range(40))
+    assert len({i[:24] for i in ids}) == 1
+    assert body["model_version"] == predictor.version
+
+
+def test_batch_over_the_limit_is_a_422_that_states_the_limit(client: TestClient) -> None:
+    rows = [{"age": 30, "signup_month": "June"}] * 51
+    response = client.post("/predict/batch", json={"rows": rows})
+    assert response.status_code == 422
+    (detail,) = response.json()["detail"]
+    assert detail["loc"] == ["body", "rows"]
+    assert "at most 50" in detail["msg"]
+
+
+def test_batch_at_the_limit_is_served(client: TestClient) -> None:
+    response = client.post(
+        "/predict/batch", json={"rows": [{"age": 30, "signup_month": "June"}] * 50}
+    )
+    assert response.status_code == 200
+    assert len(response.json()["predictions"]) == 50
+
+
+def check_bad_request(status: int, body: dict, case: BadRequest) -> None:  # type: ignore[type-arg]
+    assert status == case.status, body
+    assert body.keys() == {"error", "message", "detail"}
+    assert body["error"] == case.error
+    locs = {tuple(d["loc"]) for d in body["detail"]}
+    for loc in case.locs:
+        assert loc in locs, (loc, locs)
+    for detail in body["detail"]:
+        assert detail.keys() == {"loc", "msg", "type"}, "input must never be echoed"
+
+
+@pytest.mark.parametrize("case", BAD_REQUESTS, ids=lambda c: c.id)
+def test_bad_requests_get_a_clear_4xx(client: TestClient, case: BadRequest) -> None:
+    response = client.post(case.path, content=case.body, headers=case.headers)
+    check_bad_request(response.status_code, response.json(), case)
+
+
+def test_field_errors_say_what_is_wrong(client: TestClient) -> None:
+    response = client.post("/predict", content=b'{"age": 17, "signup_month": "Juneuary"}',
+                           headers=JSON)  # fmt: skip
+    messages = {d["loc"][-1]: d["msg"] for d in response.json()["detail"]}
+    assert "greater than or equal to 18" in messages["age"]
+    assert "'June'" in messages["signup_month"]
+
+
+def test_junk_field_names_are_not_echoed_at_length(client: TestClient) -> None:
+    body = json.dumps({"age": 30, "signup_month": "June", "x" * 10_000: 1}).encode()
+    response = client.post("/predict", content=body, headers=JSON)
+    assert response.status_code == 422
+    assert len(response.content) < 1000
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+def test_too_large_a_body_is_a_413(declared: bool) -> None:
+    body = json.dumps({"rows": [{"age": 30, "signup_month": "June"}] * 100}).encode()
+    content = body if declared else iter([body[:1000], body[1000:]])
+    with make_client(max_body_bytes=1024) as small:
+        response = small.post("/predict/batch", headers=JSON, content=content)
+    assert response.status_code == 413
+    assert response.json()["error"] == "body_too_large"
+
+
+def test_unknown_paths_and_methods_use_the_error_body(client: TestClient) -> None:
+    assert client.get("/nope").json()["error"] == "not_found"
+    response = client.get("/predict")
+    assert response.status_code == 405
+    assert response.json()["error"] == "method_not_allowed"

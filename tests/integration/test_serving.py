@@ -1,0 +1,96 @@
+"""The service as a user runs it: gunicorn.conf.py, two uvicorn workers, real HTTP."""
+
+import json
+import signal
+import time
+
+import httpx2
+import pytest
+
+from app.model.generator import generate
+from app.model.predictor import Predictor
+from tests.api.test_predict import check_bad_request
+from tests.support.bad_requests import BAD_REQUESTS, BadRequest
+from tests.support.processes import Server, group_members
+
+TIMEOUT = httpx2.Timeout(10.0)
+
+
+@pytest.fixture(scope="module")
+def http(server: Server) -> httpx2.Client:
+    with httpx2.Client(base_url=server.url, timeout=TIMEOUT) as client:
+        yield client  # type: ignore[misc]
+
+
+def test_two_workers_serve(server: Server, http: httpx2.Client) -> None:
+    assert len(server.worker_pids()) == 2
+    assert http.get("/healthz").json() == {"status": "ok"}
+    assert http.get("/readyz").status_code == 200
+
+
+def test_predict_over_http_matches_the_raw_model(http: httpx2.Client, predictor: Predictor) -> None:
+    response = http.post("/predict", json={"age": 30, "signup_month": "June"})
+    assert response.status_code == 200
+    body = response.json()
+    assert (
+        body["churn_probability"]
+        == predictor.predict_proba([{"age": 30, "signup_month": "June"}])[0]
+    )
+    assert body["model_version"] == predictor.version
+
+
+def test_batch_over_http_keeps_input_order(http: httpx2.Client, predictor: Predictor) -> None:
+    records = list(generate(1000, seed=21).records())
+    response = http.post("/predict/batch", json={"rows": records})
+    assert response.status_code == 200
+    got = [p["churn_probability"] for p in response.json()["predictions"]]
+    assert got == predictor.predict_proba(records).tolist()
+
+
+def test_a_batch_over_the_default_limit_is_refused(http: httpx2.Client) -> None:
+    response = http.post(
+        "/predict/batch", json={"rows": [{"age": 30, "signup_month": "May"}] * 1001}
+    )
+    assert response.status_code == 422
+    assert "at most 1000" in response.json()["detail"][0]["msg"]
+
+
+@pytest.mark.parametrize("case", BAD_REQUESTS, ids=lambda c: c.id)
+def test_bad_requests_get_a_clear_4xx_over_http(http: httpx2.Client, case: BadRequest) -> None:
+    response = http.post(case.path, content=case.body, headers=case.headers)
+    check_bad_request(response.status_code, response.json(), case)
+
+
+def test_bad_input_never_takes_a_worker_down(server: Server, http: httpx2.Client) -> None:
+    workers = server.worker_pids()
+    for _ in range(3):
+        for case in BAD_REQUESTS:
+            assert http.post(case.path, content=case.body, headers=case.headers).status_code < 500
+    raw = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n\xff\xfe\x00\x01\x02"
+    import socket
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(raw)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 4")
+    assert http.post("/predict", json={"age": 30, "signup_month": "June"}).status_code == 200
+    assert server.worker_pids() == workers
+    assert "Traceback" not in server.log()
+
+
+def test_sigterm_stops_master_and_workers_cleanly(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.processes import gunicorn
+
+    with gunicorn(tmp_path, workers=2) as running:
+        pgid = running.master_pid
+        started = time.monotonic()
+        running.process.send_signal(signal.SIGTERM)
+        assert running.process.wait(timeout=30) == 0
+        assert time.monotonic() - started < 25
+        assert group_members(pgid) == []
+        assert "Shutting down: Master" in running.log()
+
+
+def test_openapi_is_served_by_the_real_server(http: httpx2.Client) -> None:
+    schema = http.get("/openapi.json").json()
+    assert "/predict" in schema["paths"]
+    json.dumps(schema)

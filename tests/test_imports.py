@@ -1,0 +1,81 @@
+"""Importing any app module has no side effects: no thread, no file opened, no setting read.
+
+This is what makes pre-fork workers, OpenTelemetry's export thread and multiprocess metrics
+safe: everything happens in create_app() and the lifespan, in each worker, after fork.
+"""
+
+import subprocess
+import sys
+import textwrap
+
+from tests.support.processes import ROOT
+
+PROBE = textwrap.dedent(
+    """
+    import os, pkgutil, importlib, sys, threading, json
+
+    # Third-party libraries may start native pools or read the environment at import (OpenBLAS
+    # does); what is measured here is what the app's own modules add on top.
+    import numpy, scipy.stats, scipy.spatial, lightgbm, fastapi, pydantic_settings  # noqa
+
+    reads = []
+
+    class Spy(type(os.environ)):
+        def __getitem__(self, key):
+            reads.append(key)
+            return super().__getitem__(key)
+
+        def __iter__(self):
+            reads.append("<whole environment>")
+            return super().__iter__()
+
+    os.environ = Spy(os.environ._data, os.environ.encodekey, os.environ.decodekey,
+                     os.environ.encodevalue, os.environ.decodevalue)
+
+    opened = []
+    project = os.getcwd()
+
+    def audit(event, args):
+        if event == "open" and isinstance(args[0], str):
+            path = os.path.abspath(args[0])
+            if path.startswith(project) and "__pycache__" not in path and not path.endswith(".py"):
+                opened.append(path)
+
+    tasks_before = len(os.listdir("/proc/self/task"))
+    fds_before = set(os.listdir("/proc/self/fd"))
+    sys.addaudithook(audit)
+
+    import app
+    names = [m.name for m in pkgutil.walk_packages(app.__path__, "app.")]
+    for name in names:
+        importlib.import_module(name)
+
+    print(json.dumps({
+        "modules": names,
+        "threads": threading.active_count(),
+        "tasks_added": len(os.listdir("/proc/self/task")) - tasks_before,
+        "new_fds": sorted(set(os.listdir("/proc/self/fd")) - fds_before),
+        "opened": opened,
+        "environment_read": [k for k in reads if k == "<whole environment>"
+                             or k.startswith(("GLASSBOX_", "OTEL_", "PROMETHEUS_"))
+                             or k in ("PORT", "HOST", "WEB_CONCURRENCY")],
+    }))
+    """
+)
+
+
+def test_importing_every_app_module_has_no_side_effects() -> None:
+    import json
+
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={"PATH": "/usr/bin:/bin", "GLASSBOX_MODEL_DIR": "/nonexistent", "PORT": "1"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert {"app.main", "app.model.predictor", "app.settings"} <= set(report["modules"])
+    assert report["threads"] == 1
+    assert report["tasks_added"] == 0
+    assert report["opened"] == []
+    assert report["new_fds"] == []
+    assert report["environment_read"] == []
