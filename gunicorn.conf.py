@@ -4,6 +4,9 @@ The master reads the same Settings class as the app; the app itself is built in 
 after fork by ``app.main:create_app()`` (no preload: LightGBM + OpenMP + fork can hang).
 """
 
+import os
+from pathlib import Path
+
 from app.settings import Settings
 
 _settings = Settings()
@@ -21,3 +24,27 @@ keepalive = 5
 accesslog = None
 errorlog = "-"
 loglevel = _settings.log_level.lower()
+
+
+def _multiprocess_dir() -> Path:
+    # prometheus_client reads this variable itself, at import: it must be in the environment
+    # before Python starts (Makefile, Dockerfile, k8s manifest), so it is not a Settings field.
+    raw = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not raw:
+        raise SystemExit(
+            "PROMETHEUS_MULTIPROC_DIR is not set: with several workers each would report only "
+            "its own share of the traffic. Set it to an empty, writable directory."
+        )
+    return Path(raw)
+
+
+def on_starting(server: object) -> None:
+    from app.telemetry.multiprocess import reset_dir
+
+    reset_dir(_multiprocess_dir())
+
+
+def child_exit(server: object, worker: object) -> None:
+    from app.telemetry.multiprocess import mark_worker_dead
+
+    mark_worker_dead(worker.pid, _multiprocess_dir())  # type: ignore[attr-defined]

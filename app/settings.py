@@ -36,5 +36,8 @@ class Settings(BaseSettings):
     max_body_bytes: PositiveInt = 4 * 1024 * 1024
     # Batches of at least this many rows are predicted on a worker thread, off the event loop.
     threadpool_min_rows: PositiveInt = 64
+    metrics_enabled: bool = True
+    # The latency SLO threshold: an exact bucket boundary of the request latency histogram.
+    latency_slo_seconds: float = Field(0.1, gt=0, le=60)
     environment: str = "dev"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -11,6 +11,7 @@ from app.api.errors import ModelNotReadyError
 from app.model.card import ModelCard
 from app.model.predictor import Predictor
 from app.settings import Settings
+from app.telemetry.metrics import Metrics
 
 
 @dataclass
@@ -19,6 +20,7 @@ class ServiceState:
 
     settings: Settings
     card: ModelCard
+    metrics: Metrics
     predictor: Predictor | None = None
     load_error: str | None = None
 

@@ -8,7 +8,7 @@ echoes the input, and an echoed NaN or lone surrogate makes the error response i
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -22,6 +22,55 @@ logger = logging.getLogger(__name__)
 
 _MAX_LOC_TEXT = 64
 _MAX_MSG_TEXT = 512
+
+
+# Validation failure labels: a contract field or one of these, and one of REASONS.
+EXTRA_FIELD = "_extra"
+BODY = "_body"
+REASONS = ("missing", "type", "out_of_bounds", "unknown_category", "extra_field", "body")
+_REASON_OF_TYPE = {
+    "missing": "missing",
+    "extra_forbidden": "extra_field",
+    "literal_error": "unknown_category",
+    "greater_than_equal": "out_of_bounds",
+    "less_than_equal": "out_of_bounds",
+}
+
+# (route template, [(field, reason), ...]) for every rejected request.
+RejectionHook = Callable[[str, list[tuple[str, str]]], None]
+
+
+def classify(errors: Sequence[Any], fields: Collection[str]) -> list[tuple[str, str]]:
+    """Pydantic errors -> bounded (field, reason) pairs for metrics.
+
+    The field is the contract field the error is about; an extra field of any name is EXTRA_FIELD
+    and anything about the body as a whole (bad JSON, wrong shape, too many rows) is BODY.
+    """
+    out = []
+    for error in errors:
+        kind = str(error.get("type", ""))
+        reason = _REASON_OF_TYPE.get(kind, "type")
+        loc = error.get("loc", ())
+        name = loc[-1] if loc else None
+        if reason == "extra_field":
+            out.append((EXTRA_FIELD, reason))
+        elif isinstance(name, str) and name in fields:
+            out.append((name, reason))
+        else:
+            out.append((BODY, "body"))
+    return out
+
+
+def failure_label_pairs(fields: Sequence[tuple[str, bool, bool]]) -> list[tuple[str, str]]:
+    """Every (field, reason) that can occur, from (name, has_bounds, is_category) per field."""
+    pairs = [(EXTRA_FIELD, "extra_field"), (BODY, "body")]
+    for name, has_bounds, is_category in fields:
+        pairs += [(name, "missing"), (name, "type")]
+        if has_bounds:
+            pairs.append((name, "out_of_bounds"))
+        if is_category:
+            pairs.append((name, "unknown_category"))
+    return pairs
 
 
 class ModelNotReadyError(Exception):
@@ -77,27 +126,49 @@ def _is_json(request: Request) -> bool:
     return content_type == "application/json" or content_type.endswith("+json")
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    errors = exc.errors()
-    if request.headers.get("content-type") and not _is_json(request):
-        return error_response(415, "unsupported_media_type", "Send the body as application/json.")
-    if any(e.get("type") == "json_invalid" for e in errors):
+def _route(request: Request) -> str:
+    route = request.scope.get("route")
+    return getattr(route, "path", None) or "unmatched"
+
+
+class ErrorHandlers:
+    """Renders request errors and reports each rejection (for metrics) through one hook."""
+
+    def __init__(self, fields: Collection[str], on_rejected: RejectionHook | None) -> None:
+        self.fields = fields
+        self.on_rejected = on_rejected
+
+    def _reject(self, request: Request, failures: list[tuple[str, str]]) -> None:
+        if self.on_rejected is not None:
+            self.on_rejected(_route(request), failures)
+
+    async def validation_error(self, request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = exc.errors()
+        if request.headers.get("content-type") and not _is_json(request):
+            self._reject(request, [(BODY, "body")])
+            return error_response(
+                415, "unsupported_media_type", "Send the body as application/json."
+            )
+        self._reject(request, classify(errors, self.fields))
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return error_response(
+                400, "invalid_json", "The body is not valid JSON.", error_details(errors)
+            )
         return error_response(
-            400, "invalid_json", "The body is not valid JSON.", error_details(errors)
-        )
-    return error_response(
-        422, "validation_error", "The request does not match the schema.", error_details(errors)
-    )
+            422, "validation_error", "The request does not match the schema.",
+            error_details(errors),
+        )  # fmt: skip
 
-
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, HTTPException)
-    if exc.status_code == 400:
-        # FastAPI raises a bare 400 when the JSON parser itself fails (e.g. too deeply nested).
-        return error_response(400, "invalid_json", "The body could not be parsed as JSON.")
-    code = _HTTP_CODES.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+    async def http_error(self, request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code in (400, 413):
+            self._reject(request, [(BODY, "body")])
+        if exc.status_code == 400:
+            # FastAPI raises a bare 400 when the JSON parser itself fails (e.g. too deep).
+            return error_response(400, "invalid_json", "The body could not be parsed as JSON.")
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
@@ -113,9 +184,12 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "internal_error", "An unexpected error occurred.")
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(HTTPException, _http_error)
+def install_error_handlers(
+    app: FastAPI, fields: Collection[str], on_rejected: RejectionHook | None = None
+) -> None:
+    handlers = ErrorHandlers(fields, on_rejected)
+    app.add_exception_handler(RequestValidationError, handlers.validation_error)
+    app.add_exception_handler(HTTPException, handlers.http_error)
     for cls in ERROR_TABLE:
         app.add_exception_handler(cls, _domain_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -1,4 +1,5 @@
-"""Route handlers: each one validates through its schema and delegates to the core."""
+"""Route handlers: each one validates through its schema, delegates to the core and records
+the domain metrics of what it did."""
 
 # No ``from __future__ import annotations``: the request models are built per model card at
 # app creation, and FastAPI must see the real classes in the handler signatures.
@@ -7,13 +8,19 @@ import os
 import time
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from app.api.deps import PredictorDep, StateDep
 from app.api.schemas import BatchPredictionOut, ErrorOut, PredictionOut, Schemas
-from app.model.predictor import Prediction
+from app.model.predictor import Predictions, Predictor
+from app.telemetry.exposition import render
+from app.telemetry.metrics import Metrics
+
+PREDICT_ROUTE = "/predict"
+BATCH_ROUTE = "/predict/batch"
+PREDICTION_ROUTES = (PREDICT_ROUTE, BATCH_ROUTE)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorOut, "description": description}
@@ -33,46 +40,56 @@ def prediction_ids(count: int) -> list[str]:
     return [f"{prefix}{i:08x}" for i in range(count)]
 
 
-def _out(pid: str, prediction: Prediction, version: str) -> dict[str, Any]:
-    return {
-        "prediction_id": pid,
-        "churn_probability": prediction.churn_probability,
-        "churn": prediction.churn,
-        "model_version": version,
-    }
+def _outputs(predictions: Predictions, version: str) -> list[dict[str, Any]]:
+    ids = prediction_ids(len(predictions))
+    return [
+        {"prediction_id": i, "churn_probability": p, "churn": c, "model_version": version}
+        for i, p, c in zip(
+            ids, predictions.probabilities.tolist(), predictions.churn.tolist(), strict=True
+        )
+    ]
 
 
-def prediction_router(schemas: Schemas, threadpool_min_rows: int) -> APIRouter:
+def prediction_router(schemas: Schemas, metrics: Metrics, threadpool_min_rows: int) -> APIRouter:
     router = APIRouter(tags=["predictions"], responses=_ERRORS)
     # Typed Any: mypy cannot follow models generated from the card.
     Row: Any = schemas.row
     Batch: Any = schemas.batch
 
-    @router.post("/predict", response_model=PredictionOut)
-    async def predict(row: Row, predictor: PredictorDep) -> dict[str, Any]:
-        """Churn probability for one customer. Absent or null optional features are missing."""
-        (prediction,) = predictor.predict([row.__dict__])
-        return _out(prediction_ids(1)[0], prediction, predictor.version)
-
-    @router.post("/predict/batch", response_model=BatchPredictionOut)
-    async def predict_batch(batch: Batch, predictor: PredictorDep) -> dict[str, Any]:
-        """Churn probabilities for many customers, in input order. One bad row rejects all."""
-        rows = [row.__dict__ for row in batch.rows]
+    async def run(predictor: Predictor, route: str, rows: list[dict[str, Any]]) -> Predictions:
+        started = time.perf_counter()
+        # One row costs ~70 µs inline and ~260 µs through a thread hop, so small requests stay
+        # on the event loop; large batches go to a thread so they never block it.
         if len(rows) >= threadpool_min_rows:
             predictions = await run_in_threadpool(predictor.predict, rows)
         else:
             predictions = predictor.predict(rows)
-        version = predictor.version
-        ids = prediction_ids(len(rows))
+        metrics.observe_predictions(
+            route, predictions.probabilities, predictions.churned, time.perf_counter() - started
+        )
+        return predictions
+
+    @router.post(PREDICT_ROUTE, response_model=PredictionOut)
+    async def predict(row: Row, predictor: PredictorDep) -> dict[str, Any]:
+        """Churn probability for one customer. Absent or null optional features are missing."""
+        predictions = await run(predictor, PREDICT_ROUTE, [row.__dict__])
+        return _outputs(predictions, predictor.version)[0]
+
+    @router.post(BATCH_ROUTE, response_model=BatchPredictionOut)
+    async def predict_batch(batch: Batch, predictor: PredictorDep) -> dict[str, Any]:
+        """Churn probabilities for many customers, in input order. One bad row rejects all."""
+        rows = [row.__dict__ for row in batch.rows]
+        metrics.observe_batch_size(len(rows))
+        predictions = await run(predictor, BATCH_ROUTE, rows)
         return {
-            "model_version": version,
-            "predictions": [_out(i, p, version) for i, p in zip(ids, predictions, strict=True)],
+            "model_version": predictor.version,
+            "predictions": _outputs(predictions, predictor.version),
         }
 
     return router
 
 
-def operations_router() -> APIRouter:
+def operations_router(metrics: Metrics) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz")
@@ -92,5 +109,11 @@ def operations_router() -> APIRouter:
     async def model(state: StateDep) -> dict[str, Any]:
         """The model card of the model this service was built for."""
         return state.card.document
+
+    @router.get("/metrics", include_in_schema=False)
+    def prometheus_metrics(request: Request) -> Response:
+        # A plain def: merging the workers' files is blocking I/O, so it runs on a thread.
+        payload, content_type = render(metrics, request.headers.get("accept"))
+        return Response(payload, media_type=content_type)
 
     return router

@@ -3,8 +3,11 @@
 Numeric features are binned on training quantiles with open outer bins, so values beyond the
 training range still land somewhere: bin 0 is (-inf, e1), bin i is [e_i, e_{i+1}), the last bin
 is [e_k, +inf). Categorical and boolean features are binned by value in card order. Missing
-values are counted apart (``missing_rate``); proportions are over the values present. The
-predicted probability is binned the same way as a numeric feature.
+values are counted apart (``missing_rate``); proportions are over the values present.
+
+The predicted probability is binned on its deciles too, but with Prometheus' histogram convention
+(``closed: "right"``: bin i is (e_{i-1}, e_i], a value equal to an edge falls in the bin below),
+so the prediction histogram on /metrics counts exactly these bins and nothing records it twice.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -32,10 +35,12 @@ def quantile_edges(values: np.ndarray, decimals: int = _DECIMALS) -> list[float]
     return [float(e) for e in edges]
 
 
-def numeric_bin_counts(values: np.ndarray, edges: list[float]) -> np.ndarray:
-    """Counts per bin (len(edges) + 1 bins) of the values present."""
+def numeric_bin_counts(values: np.ndarray, edges: list[float], closed: str = "left") -> np.ndarray:
+    """Counts per bin (len(edges) + 1 bins) of the values present; ``closed`` says which end
+    of a bin includes its edge ("left": [e_i, e_{i+1}), "right": (e_i, e_{i+1}])."""
     present = values[~np.isnan(values)]
-    index = np.searchsorted(np.asarray(edges, dtype=np.float64), present, side="right")
+    side: Literal["left", "right"] = "right" if closed == "left" else "left"
+    index = np.searchsorted(np.asarray(edges, dtype=np.float64), present, side=side)
     return np.bincount(index, minlength=len(edges) + 1)
 
 
@@ -66,6 +71,7 @@ def build_profile(
             counts = numeric_bin_counts(values, edges)
             features[feature.name] = {
                 "type": "numeric",
+                "closed": "left",
                 "edges": edges,
                 "proportions": _proportions(counts),
                 "missing_rate": round(float(np.isnan(values).mean()), _DECIMALS),
@@ -89,8 +95,9 @@ def build_profile(
     edges = quantile_edges(probabilities, decimals=4)
     prediction = {
         "type": "numeric",
+        "closed": "right",
         "edges": edges,
-        "proportions": _proportions(numeric_bin_counts(probabilities, edges)),
+        "proportions": _proportions(numeric_bin_counts(probabilities, edges, closed="right")),
         "missing_rate": 0.0,
     }
     return {"rows": len(probabilities), "features": features, "prediction": prediction}

@@ -34,9 +34,18 @@ def _check_structure(path: Path, data: bytes, num_trees: int) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class Prediction:
-    churn_probability: float
-    churn: bool
+class Predictions:
+    """Results for a request's rows, in input order."""
+
+    probabilities: np.ndarray
+    churn: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.probabilities)
+
+    @property
+    def churned(self) -> int:
+        return int(np.count_nonzero(self.churn))
 
 
 class Predictor:
@@ -100,11 +109,10 @@ class Predictor:
             return self.predict_matrix(self.encoder.encode_row(rows[0]))
         return self.predict_matrix(self.encoder.encode_rows(rows))
 
-    def decide(self, probabilities: np.ndarray) -> list[Prediction]:
-        threshold = self.card.threshold
-        return [Prediction(p, p >= threshold) for p in probabilities.tolist()]
+    def decide(self, probabilities: np.ndarray) -> Predictions:
+        return Predictions(probabilities, probabilities >= self.card.threshold)
 
-    def predict(self, rows: Sequence[Mapping[str, Any]]) -> list[Prediction]:
+    def predict(self, rows: Sequence[Mapping[str, Any]]) -> Predictions:
         return self.decide(self.predict_proba(rows))
 
     def feature_importance_gain(self) -> dict[str, float]:

@@ -105,4 +105,5 @@ def test_serving_encoding_matches_training_encoding(predictor: Predictor) -> Non
 def test_decisions_follow_the_card_threshold(predictor: Predictor) -> None:
     threshold = predictor.card.threshold
     decided = predictor.decide(np.array([threshold - 1e-9, threshold, threshold + 0.1]))
-    assert [d.churn for d in decided] == [False, True, True]
+    assert decided.churn.tolist() == [False, True, True]
+    assert decided.churned == 2

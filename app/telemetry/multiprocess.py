@@ -1,0 +1,20 @@
+"""gunicorn master hooks for prometheus_client's multiprocess mode."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from prometheus_client import multiprocess
+
+
+def reset_dir(path: Path) -> None:
+    """Empty the directory at master start: stale files from an earlier run would be merged."""
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+
+
+def mark_worker_dead(pid: int, path: Path) -> None:
+    """Drop a dead worker's live gauges; its counters and histograms stay in the totals."""
+    multiprocess.mark_process_dead(pid, str(path))

@@ -1,0 +1,80 @@
+"""A real Prometheus server (Debian's package) scraping a target, for integration tests."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2
+
+from tests.support.processes import STARTED_GROUPS, free_port, kill_group
+from tests.support.tools import require_tool
+
+
+@dataclass
+class Prometheus:
+    url: str
+    log_path: Path
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        response = httpx2.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=5.0)
+        response.raise_for_status()
+        result: list[dict[str, Any]] = response.json()["data"]["result"]
+        return result
+
+    def scalar(self, expr: str) -> float | None:
+        result = self.query(expr)
+        return float(result[0]["value"][1]) if result else None
+
+    def wait_for(self, expr: str, expected: float, timeout_s: float = 20.0) -> float | None:
+        """Poll until expr evaluates to expected (scrapes are periodic); return the last value."""
+        deadline = time.monotonic() + timeout_s
+        last = None
+        while time.monotonic() < deadline:
+            last = self.scalar(expr)
+            if last == expected:
+                return last
+            time.sleep(0.25)
+        return last
+
+
+@contextmanager
+def prometheus(tmp_path: Path, target: str, interval_s: float = 1.0) -> Iterator[Prometheus]:
+    binary = require_tool("prometheus", "prometheus")
+    port = free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        f"global:\n  scrape_interval: {int(interval_s * 1000)}ms\n"
+        f"  scrape_timeout: {int(interval_s * 1000)}ms\n"
+        f"scrape_configs:\n  - job_name: glassbox\n    static_configs:\n"
+        f"      - targets: ['{target}']\n"
+    )
+    log_path = tmp_path / "prometheus.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    STARTED_GROUPS.add(process.pid)
+    server = Prometheus(url=f"http://127.0.0.1:{port}", log_path=log_path)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx2.get(f"{server.url}/-/ready", timeout=1.0).status_code == 200:
+                    break
+            except httpx2.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"prometheus did not start:\n{log_path.read_text()}")
+            time.sleep(0.1)
+        yield server
+    finally:
+        kill_group(process.pid)
+        process.wait(timeout=10)
