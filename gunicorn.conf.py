@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from app.settings import Settings
+from app.telemetry.logging import configure_logging, stdlib_config
 
 _settings = Settings()
 
@@ -24,6 +25,9 @@ keepalive = 5
 accesslog = None
 errorlog = "-"
 loglevel = _settings.log_level.lower()
+# The master's own lines (and, inherited, the workers' until the app configures them) go through
+# the same structlog chain as the app's: JSON in containers.
+logconfig_dict = stdlib_config(_settings.log_level, _settings.log_format)
 
 
 def _multiprocess_dir() -> Path:
@@ -41,6 +45,7 @@ def _multiprocess_dir() -> Path:
 def on_starting(server: object) -> None:
     from app.telemetry.multiprocess import reset_dir
 
+    configure_logging(_settings.log_level, _settings.log_format)
     reset_dir(_multiprocess_dir())
 
 

@@ -1,4 +1,5 @@
-"""The composition root: ``create_app(settings)`` wires every part; the lifespan loads the model.
+"""The composition root: ``create_app(settings)`` wires every part; the lifespan starts what
+must start per worker after fork (tracing's export thread, the model).
 
 gunicorn calls ``app.main:create_app()`` in each worker after fork, so the model, the metrics
 files and every thread are created per worker, never in the master.
@@ -13,6 +14,7 @@ from datetime import datetime
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from opentelemetry.sdk.trace.export import SpanExporter
 
 from app.api.body_limit import DeclaredBodyLimit
 from app.api.deps import ServiceState
@@ -25,17 +27,16 @@ from app.model.contract import FeatureKind
 from app.model.errors import ModelError
 from app.model.predictor import Predictor
 from app.settings import Settings
+from app.telemetry.logging import configure_logging, request_logger, route_lightgbm_logs
 from app.telemetry.metrics import Metrics, ModelLabels
-from app.telemetry.middleware import RequestMetricsMiddleware
+from app.telemetry.middleware import RequestLog, RequestTelemetryMiddleware
+from app.telemetry.tracing import TracerRef, resource_attributes, setup_tracing
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("glassbox")
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    state: ServiceState = app.state.service
+async def _load_model(state: ServiceState) -> None:
     settings = state.settings
-    state.metrics.worker_started()
     try:
         predictor = await run_in_threadpool(
             Predictor.load, settings.model_dir, settings.model_threads
@@ -45,16 +46,40 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 f"model card changed under the service: built for {state.card.version}, "
                 f"loaded {predictor.version}"
             )
-        state.predictor = predictor
-        state.metrics.set_model_ready(True)
-        logger.info("model loaded: %s", predictor.version)
     except ModelError as exc:
         # Stay alive and unready: /readyz says why, and the orchestrator keeps traffic away.
         state.load_error = str(exc)
         logger.error("model failed to load, refusing to become ready: %s", exc)
+        return
+    state.predictor = predictor
+    state.metrics.set_model_ready(True)
+    logger.info("model loaded: %s", predictor.version)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    state: ServiceState = app.state.service
+    settings = state.settings
+    state.metrics.worker_started()
+    tracing = None
+    if settings.tracing_enabled:
+        tracing = setup_tracing(
+            resource_attributes(
+                state.card.version, settings.environment, settings.pod_name,
+                settings.pod_namespace,
+            ),
+            settings.traces_max_pending,
+            state.metrics.spans_were_exported,
+            state.metrics.spans_were_dropped,
+            exporter=state.span_exporter,
+        )  # fmt: skip
+        state.tracer_ref.tracer = tracing.tracer
+    await _load_model(state)
     yield
     state.metrics.set_model_ready(False)
     state.predictor = None
+    if tracing is not None:
+        await run_in_threadpool(tracing.shutdown, settings.traces_flush_timeout_seconds)
 
 
 def _metrics(settings: Settings, card: ModelCard) -> Metrics:
@@ -76,31 +101,55 @@ def _metrics(settings: Settings, card: ModelCard) -> Metrics:
     return Metrics(labels, PREDICTION_ROUTES, failure_fields, settings.latency_slo_seconds)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, span_exporter: SpanExporter | None = None
+) -> FastAPI:
+    """Build the app. ``span_exporter`` replaces the OTLP exporter (tests pass an in-memory one)."""
     settings = settings or Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    route_lightgbm_logs()
     card = ModelCard.load(settings.model_dir / CARD_FILE)
     schemas = build_schemas(card, settings.max_batch_rows)
     metrics = _metrics(settings, card)
+    tracer_ref = TracerRef()
     app = FastAPI(
         title="Glassbox",
         summary=f"Churn predictions from {card.version}.",
         version=card.version,
         lifespan=lifespan,
+        # One tracing path: ours (measured cheaper). FastAPI's native telemetry switches itself
+        # on when a global tracer provider exists; this keeps it off whatever else is installed.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.state.service = ServiceState(settings=settings, card=card, metrics=metrics)
+    app.state.service = ServiceState(
+        settings=settings, card=card, metrics=metrics, tracer_ref=tracer_ref,
+        span_exporter=span_exporter,
+    )  # fmt: skip
     install_error_handlers(app, card.contract.names, metrics.count_validation_failures)
     app.include_router(
-        prediction_router(schemas, metrics, settings.threadpool_min_rows),
+        prediction_router(schemas, metrics, tracer_ref, settings.threadpool_min_rows),
         max_body_size=settings.max_body_bytes,
     )
     app.include_router(operations_router(metrics))
-    # Middleware added last runs first: metrics see every response, the 413s included.
+    # Middleware added last runs first: telemetry sees every response, the 413s included.
     app.add_middleware(
         DeclaredBodyLimit,
         max_body_bytes=settings.max_body_bytes,
         on_rejected=metrics.count_validation_failures,
         routes=PREDICTION_ROUTES,
     )
-    if settings.metrics_enabled:
-        app.add_middleware(RequestMetricsMiddleware, metrics=metrics, routes=PREDICTION_ROUTES)
+    request_log = None
+    if settings.request_log_enabled:
+        request_log = RequestLog(
+            request_logger(),
+            settings.log_sample_ratio,
+            slow_seconds=settings.latency_slo_seconds,
+        )
+    app.add_middleware(
+        RequestTelemetryMiddleware,
+        routes=PREDICTION_ROUTES,
+        metrics=metrics if settings.metrics_enabled else None,
+        tracer_ref=tracer_ref,
+        request_log=request_log,
+    )
     return app

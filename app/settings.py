@@ -37,7 +37,23 @@ class Settings(BaseSettings):
     # Batches of at least this many rows are predicted on a worker thread, off the event loop.
     threadpool_min_rows: PositiveInt = 64
     metrics_enabled: bool = True
+    tracing_enabled: bool = True
+    # Sampled spans not yet exported, per worker, beyond which new ones are dropped and counted.
+    traces_max_pending: PositiveInt = 2048
+    # Bound on flushing spans at shutdown; what is not exported by then is counted as dropped.
+    traces_flush_timeout_seconds: float = Field(3.0, ge=0, le=60)
+    request_log_enabled: bool = True
+    # Share of successful, fast request lines written; errors and slow requests are always kept.
+    log_sample_ratio: float = Field(1.0, ge=0, le=1)
+    log_format: Literal["auto", "json", "console"] = "auto"
     # The latency SLO threshold: an exact bucket boundary of the request latency histogram.
     latency_slo_seconds: float = Field(0.1, gt=0, le=60)
     environment: str = "dev"
+    # From the Kubernetes downward API, for the trace resource.
+    pod_name: str | None = Field(
+        None, validation_alias=AliasChoices("POD_NAME", "GLASSBOX_POD_NAME")
+    )
+    pod_namespace: str | None = Field(
+        None, validation_alias=AliasChoices("POD_NAMESPACE", "GLASSBOX_POD_NAMESPACE")
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -17,7 +17,9 @@ PROBE = textwrap.dedent(
     # Third-party libraries may start native pools or read the environment at import (OpenBLAS
     # does); what is measured here is what the app's own modules add on top.
     import numpy, scipy.stats, scipy.spatial, lightgbm, fastapi, pydantic_settings  # noqa
-    import prometheus_client, prometheus_client.multiprocess  # noqa
+    import prometheus_client, prometheus_client.multiprocess, structlog  # noqa
+    import opentelemetry.sdk.trace, opentelemetry.sdk.resources  # noqa
+    import opentelemetry.sdk.trace.export  # noqa
 
     reads = []
 

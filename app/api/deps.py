@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from opentelemetry.sdk.trace.export import SpanExporter
 
 from app.api.errors import ModelNotReadyError
 from app.model.card import ModelCard
 from app.model.predictor import Predictor
 from app.settings import Settings
 from app.telemetry.metrics import Metrics
+from app.telemetry.tracing import TracerRef
 
 
 @dataclass
@@ -21,6 +23,8 @@ class ServiceState:
     settings: Settings
     card: ModelCard
     metrics: Metrics
+    tracer_ref: TracerRef
+    span_exporter: SpanExporter | None = None
     predictor: Predictor | None = None
     load_error: str | None = None
 

@@ -21,6 +21,7 @@ LATENCY_BUCKETS_SECONDS = (
 )  # fmt: skip
 BATCH_SIZE_BUCKETS_ROWS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 UNMATCHED_ROUTE = "unmatched"
+SPAN_DROP_REASONS = ("queue_full", "export_failed", "shutdown")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,15 @@ class Metrics:
             "glassbox_http_in_flight_limit", "Per-worker in-flight request limit (0: none).",
             registry=r, multiprocess_mode="livemax",
         )  # fmt: skip
+        # --- tracing: every sampled span is exported or dropped with a reason ------------------
+        self.spans_exported = Counter(
+            "glassbox_trace_spans_exported", "Sampled spans the collector accepted.", registry=r
+        )
+        self.spans_dropped = Counter(
+            "glassbox_trace_spans_dropped",
+            "Sampled spans that never reached the collector, by reason.",
+            ["reason"], registry=r,
+        )  # fmt: skip
         # --- workers ---------------------------------------------------------------------------
         self.worker_starts = Counter(
             "glassbox_worker_starts", "Worker processes started (restart churn).", registry=r
@@ -132,6 +142,8 @@ class Metrics:
             self.requests.labels(route, "POST", "200")
             for field, reason in failure_fields:
                 self.validation_failures.labels(route, field, reason)
+        for reason in SPAN_DROP_REASONS:
+            self.spans_dropped.labels(reason)
         self.draining.set(0)
         self.in_flight_limit.set(0)
         # Hot-path caches: a labels() lookup costs more than the update itself.
@@ -146,6 +158,12 @@ class Metrics:
     # --- recording ---------------------------------------------------------------------------
     def worker_started(self) -> None:
         self.worker_starts.inc()
+
+    def spans_were_exported(self, count: int) -> None:
+        self.spans_exported.inc(count)
+
+    def spans_were_dropped(self, reason: str, count: int) -> None:
+        self.spans_dropped.labels(reason).inc(count)
 
     def set_model_ready(self, ready: bool) -> None:
         self.model_ready.labels(self.model.version).set(1 if ready else 0)

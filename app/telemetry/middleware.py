@@ -1,53 +1,152 @@
-"""Pure ASGI middleware recording RED metrics per route template.
+"""One pure ASGI middleware at the edge: the server span, the RED metrics and the canonical log
+line of every request, in one pass.
 
 Pure ASGI (not ``BaseHTTPMiddleware``) so context variables propagate and the cost stays a few
-microseconds. The route label is the matched route's template, read from the scope after
-routing; unmatched paths share one label value. Operational paths are not counted.
+microseconds; one middleware rather than three so the request is timed, labelled and wrapped
+once. Labels and span names use the matched route's *template*, read from the scope after
+routing; unmatched paths share one label value. Probes and /metrics are left alone.
 """
 
 from __future__ import annotations
 
+import os
+import random
+import re
 import time
 from collections.abc import Collection
+from typing import Any
 
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.telemetry.logging import REQUEST_LOGGER
 from app.telemetry.metrics import UNMATCHED_ROUTE, Metrics
+from app.telemetry.request_context import RequestRecord, close_record, open_record
+from app.telemetry.tracing import TracerRef
 
 EXCLUDED_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
+REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+_PROPAGATOR = TraceContextTextMapPropagator()
 
 
-class RequestMetricsMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics, routes: Collection[str]) -> None:
+class RequestLog:
+    """Writes the canonical line; successful fast requests may be sampled, the rest never."""
+
+    def __init__(self, logger: Any, sample_ratio: float, slow_seconds: float) -> None:
+        self.logger = logger
+        self.sample_ratio = sample_ratio
+        self.slow_seconds = slow_seconds
+
+    def write(self, status: int, seconds: float, fields: dict[str, Any]) -> None:
+        if status >= 500:
+            self.logger.error("request", **fields)
+            return
+        keep = status >= 400 or seconds >= self.slow_seconds or self.sample_ratio >= 1.0
+        if keep or random.random() < self.sample_ratio:
+            self.logger.info("request", **fields)
+
+
+class RequestTelemetryMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        routes: Collection[str],
+        metrics: Metrics | None,
+        tracer_ref: TracerRef,
+        request_log: RequestLog | None,
+    ) -> None:
         self.app = app
-        self.metrics = metrics
         # Static route paths, for responses sent before routing (e.g. a declared body too large).
         self.routes = routes
+        self.metrics = metrics
+        self.tracer_ref = tracer_ref
+        self.request_log = request_log
+        self.pid = os.getpid()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in EXCLUDED_PATHS:
             await self.app(scope, receive, send)
             return
 
+        started = time.perf_counter()
+        started_ns = time.time_ns()
+        request_id = traceparent = tracestate = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                if REQUEST_ID.fullmatch(value):
+                    request_id = value.decode("ascii")
+            elif name == b"traceparent":
+                traceparent = value.decode("latin-1")
+            elif name == b"tracestate":
+                tracestate = value.decode("latin-1")
+        if request_id is None:
+            request_id = os.urandom(8).hex()
+
+        method = scope["method"]
+        parent = None
+        if traceparent is not None:
+            carrier = {"traceparent": traceparent}
+            if tracestate is not None:
+                carrier["tracestate"] = tracestate
+            parent = _PROPAGATOR.extract(carrier)
+        span = self.tracer_ref.tracer.start_span(
+            method, context=parent, kind=SpanKind.SERVER, start_time=started_ns,
+            attributes={"http.request.method": method, "url.path": scope["path"]},
+        )  # fmt: skip
+        span_context = span.get_span_context()
+        response_headers = [(b"x-request-id", request_id.encode("ascii"))]
+        if span_context.is_valid:
+            response_headers.append((
+                b"traceresponse",
+                f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-"
+                f"{span_context.trace_flags:02x}".encode("ascii"),
+            ))  # fmt: skip
+        context_token = otel_context.attach(trace.set_span_in_context(span, parent))
+        record = RequestRecord(request_id=request_id, started_ns=started_ns)
+        record_token = open_record(record)
         status = 500  # what the client gets if the app fails before starting a response
 
-        async def send_with_status(message: Message) -> None:
+        async def send_with_telemetry(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", ()), *response_headers]
             await send(message)
 
         metrics = self.metrics
-        metrics.in_flight.inc()
-        started = time.perf_counter()
+        if metrics is not None:
+            metrics.in_flight.inc()
         try:
-            await self.app(scope, receive, send_with_status)
+            await self.app(scope, receive, send_with_telemetry)
         finally:
-            elapsed = time.perf_counter() - started
-            metrics.in_flight.dec()
+            seconds = time.perf_counter() - started
             route = scope.get("route")
             if route is not None:
                 template = route.path
             else:
                 template = scope["path"] if scope["path"] in self.routes else UNMATCHED_ROUTE
-            metrics.observe_request(template, scope["method"], status, elapsed)
+            if metrics is not None:
+                metrics.in_flight.dec()
+                metrics.observe_request(template, method, status, seconds)
+            if span.is_recording():
+                span.update_name(f"{method} {template}")
+                span.set_attribute("http.route", template)
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_status(StatusCode.ERROR)
+            span.end()
+            if self.request_log is not None:
+                fields = {
+                    "logger": REQUEST_LOGGER, "method": method, "route": template, "status": status,
+                    "duration_ms": round(seconds * 1000, 3), "request_id": request_id,
+                    "pid": self.pid, **record.fields,
+                }  # fmt: skip
+                if span_context.is_valid:
+                    fields["trace_id"] = f"{span_context.trace_id:032x}"
+                    fields["span_id"] = f"{span_context.span_id:016x}"
+                self.request_log.write(status, seconds, fields)
+            close_record(record_token)
+            otel_context.detach(context_token)

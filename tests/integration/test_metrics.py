@@ -91,10 +91,15 @@ def test_counts_are_exact_across_three_workers_and_survive_a_kill_9(tmp_path: Pa
             if len(pids) == 3 and victim not in pids:
                 break
             time.sleep(0.1)
-        server.wait_ready(workers=3)
-        time.sleep(0.5)  # the replacement's lifespan has run once /readyz answers from it
+        # The replacement is up when it has counted its start and every live worker has the
+        # model (model_ready is the minimum over live workers).
+        while time.monotonic() < deadline:
+            after = scrape(server)
+            if (value(after, "glassbox_worker_starts_total") == 4
+                    and value(after, "glassbox_model_ready") == 1):  # fmt: skip
+                break
+            time.sleep(0.1)
 
-        after = scrape(server)
         old, new = samples(before), samples(after)
         for key, old_value in old.items():
             name, labels = key

@@ -1,0 +1,179 @@
+"""Tracing: a tracer provider per worker, created after fork, and an exact account of spans.
+
+Configuration is OpenTelemetry's own: the sampler from ``OTEL_TRACES_SAMPLER`` /
+``OTEL_TRACES_SAMPLER_ARG`` (read by the SDK), the OTLP/HTTP exporter from
+``OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT``, ``..._HEADERS``, ``..._TIMEOUT`` and the batch processor
+from ``OTEL_BSP_SCHEDULE_DELAY`` / ``OTEL_BSP_MAX_EXPORT_BATCH_SIZE``. With no endpoint, spans are
+still created and sampled (their ids reach logs and response headers) but nothing is exported.
+
+Every sampled span is accounted for: exported, or dropped with a reason (``queue_full``,
+``export_failed``, ``shutdown``). The processor refuses spans itself before the SDK's queue
+could overflow (the SDK drops silently), and shutdown is bounded: a hanging collector never
+stalls a request or a shutdown.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import NoOpTracer, Tracer
+
+DropHook = Callable[[str, int], None]
+ExportHook = Callable[[int], None]
+
+ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+
+
+def export_configured(environ: Mapping[str, str] = os.environ) -> bool:
+    """True when an OTLP endpoint is set and OTEL_TRACES_EXPORTER does not say "none"."""
+    if environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() == "none":
+        return False
+    return any(environ.get(name) for name in ENDPOINT_VARIABLES)
+
+
+class CountingExporter(SpanExporter):
+    """Wraps an exporter; reports how many spans each export delivered or lost."""
+
+    def __init__(self, inner: SpanExporter, on_exported: ExportHook, on_dropped: DropHook) -> None:
+        self.inner = inner
+        self.on_exported = on_exported
+        self.on_dropped = on_dropped
+        self.settled = 0  # spans whose export finished, either way
+        self._lock = threading.Lock()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            result = self.inner.export(spans)
+        except Exception:  # an exporter bug must not kill the export thread
+            result = SpanExportResult.FAILURE
+        if result is SpanExportResult.SUCCESS:
+            self.on_exported(len(spans))
+        else:
+            self.on_dropped("export_failed", len(spans))
+        with self._lock:
+            self.settled += len(spans)
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+class BoundedBatchProcessor(SpanProcessor):
+    """A BatchSpanProcessor that never silently drops: past ``max_pending`` spans not yet
+    settled by the exporter, it refuses new ones and counts them as ``queue_full``."""
+
+    def __init__(self, exporter: CountingExporter, max_pending: int, on_dropped: DropHook) -> None:
+        self.exporter = exporter
+        self.max_pending = max_pending
+        self.on_dropped = on_dropped
+        self.accepted = 0
+        batch_size = int(os.environ.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "512"))
+        self._batch = BatchSpanProcessor(
+            exporter, max_queue_size=max_pending, max_export_batch_size=min(batch_size, max_pending)
+        )
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        pass
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if not (span.context and span.context.trace_flags.sampled):
+            return
+        if self.accepted - self.exporter.settled >= self.max_pending:
+            self.on_dropped("queue_full", 1)
+            return
+        self.accepted += 1
+        self._batch.on_end(span)
+
+    @property
+    def pending(self) -> int:
+        return self.accepted - self.exporter.settled
+
+    def shutdown(self) -> None:
+        self._batch.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self._batch.force_flush(timeout_millis)
+
+
+class TracerRef:
+    """Where the edge finds the tracer: the app is built before the lifespan creates the
+    provider (after fork), so the middleware and handlers hold this and read ``.tracer``."""
+
+    def __init__(self) -> None:
+        self.tracer: Any = NoOpTracer()
+
+
+@dataclass
+class Tracing:
+    """A worker's tracer, and how to shut it down within a bound."""
+
+    provider: TracerProvider
+    tracer: Tracer
+    processor: BoundedBatchProcessor | None
+    on_dropped: DropHook
+
+    def shutdown(self, timeout_s: float) -> None:
+        """Flush and stop. Called on a thread; a hanging collector cannot hold it past
+        ``timeout_s``: whatever has not been exported by then is counted as dropped."""
+        worker = threading.Thread(target=self.provider.shutdown, name="trace-shutdown", daemon=True)
+        worker.start()
+        worker.join(timeout_s)
+        if self.processor is not None and self.processor.pending > 0:
+            self.on_dropped("shutdown", self.processor.pending)
+            # Settle the account so a late export cannot count twice.
+            self.processor.exporter.settled = self.processor.accepted
+
+
+def resource_attributes(
+    service_version: str, environment: str, pod: str | None, namespace: str | None
+) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        "service.version": service_version,
+        "deployment.environment.name": environment,
+    }
+    if pod:
+        attributes["k8s.pod.name"] = pod
+    if namespace:
+        attributes["k8s.namespace.name"] = namespace
+    return attributes
+
+
+def setup_tracing(
+    attributes: Mapping[str, Any],
+    max_pending: int,
+    on_exported: ExportHook,
+    on_dropped: DropHook,
+    exporter: SpanExporter | None = None,
+) -> Tracing:
+    """Build this worker's provider. Call after fork: the batch processor starts a thread.
+
+    ``exporter`` overrides the OTLP exporter (tests pass an in-memory one).
+    """
+    # Resource.create merges OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES; the service name
+    # defaults to "glassbox" instead of the SDK's "unknown_service".
+    resource = Resource.create({"service.name": "glassbox", **attributes})
+    if "OTEL_SERVICE_NAME" in os.environ:
+        resource = resource.merge(Resource({"service.name": os.environ["OTEL_SERVICE_NAME"]}))
+    provider = TracerProvider(resource=resource)
+    processor = None
+    if exporter is None and export_configured():
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter()
+    if exporter is not None:
+        counting = CountingExporter(exporter, on_exported, on_dropped)
+        processor = BoundedBatchProcessor(counting, max_pending, on_dropped)
+        provider.add_span_processor(processor)
+    tracer = provider.get_tracer("glassbox")
+    return Tracing(provider=provider, tracer=tracer, processor=processor, on_dropped=on_dropped)

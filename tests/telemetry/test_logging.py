@@ -1,0 +1,139 @@
+"""Logs: one canonical line per request with what on-call needs and no feature values; every
+other logger through the same chain; JSON lines that parse."""
+
+import json
+import logging
+import warnings
+
+import lightgbm
+import numpy as np
+import pytest
+import structlog
+from fastapi.testclient import TestClient
+from opentelemetry import trace
+from structlog.testing import capture_logs
+
+from app.main import create_app
+from app.settings import Settings
+from app.telemetry.logging import add_trace_context, configure_logging, route_lightgbm_logs
+from tests.conftest import BUNDLED_MODEL_DIR
+
+OK_ROW = {"age": 30, "signup_month": "June", "tenure_months": 7}
+
+
+def app_client(**settings: object) -> TestClient:
+    return TestClient(create_app(Settings(model_dir=BUNDLED_MODEL_DIR, **settings)))  # type: ignore[arg-type]
+
+
+def request_lines(logs: list[dict[str, object]]) -> list[dict[str, object]]:
+    return [e for e in logs if e.get("event") == "request"]
+
+
+def test_one_canonical_line_per_prediction() -> None:
+    client = app_client()
+    with capture_logs() as logs, client:
+        response = client.post("/predict", json=OK_ROW, headers={"x-request-id": "req-1"})
+    (line,) = request_lines(logs)
+    body = response.json()
+    assert line["method"] == "POST"
+    assert line["route"] == "/predict"
+    assert line["status"] == 200
+    assert line["duration_ms"] > 0
+    assert line["prediction_id"] == body["prediction_id"]
+    assert line["model_version"] == body["model_version"]
+    assert line["churn_probability"] == body["churn_probability"]
+    assert line["request_id"] == "req-1"
+    assert line["trace_id"] == response.headers["traceresponse"].split("-")[1]
+    assert isinstance(line["span_id"], str)
+    assert isinstance(line["pid"], int)
+    assert line["log_level"] == "info"
+    assert not {"age", "signup_month", "tenure_months"} & line.keys(), "no feature values"
+
+
+def test_a_batch_line_counts_rows() -> None:
+    client = app_client()
+    with capture_logs() as logs, client:
+        client.post("/predict/batch", json={"rows": [OK_ROW] * 4})
+    (line,) = request_lines(logs)
+    assert line["rows"] == 4
+    assert len(line["prediction_id_prefix"]) == 24
+    assert "churn_probability" not in line
+
+
+def test_probes_are_not_logged() -> None:
+    client = app_client()
+    with capture_logs() as logs, client:
+        for path in ("/healthz", "/readyz", "/metrics"):
+            client.get(path)
+    assert request_lines(logs) == []
+
+
+def test_sampling_drops_successes_but_keeps_errors_and_slow_requests() -> None:
+    client = app_client(log_sample_ratio=0.0)
+    with capture_logs() as logs, client:
+        for _ in range(5):
+            client.post("/predict", json=OK_ROW)
+        client.post("/predict", json={"age": "x", "signup_month": "June"})
+    assert [line["status"] for line in request_lines(logs)] == [422]
+
+    slow = app_client(log_sample_ratio=0.0, latency_slo_seconds=1e-9)
+    with capture_logs() as logs, slow:
+        slow.post("/predict", json=OK_ROW)
+    assert [line["status"] for line in request_lines(logs)] == [200]
+
+
+def test_json_lines_parse_and_carry_trace_ids(capsys: pytest.CaptureFixture[str]) -> None:
+    client = app_client(log_format="json")
+    with client:
+        response = client.post("/predict", json=OK_ROW)
+        logging.getLogger("some.library").warning("a library speaks")
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
+    assert lines, "nothing was logged"
+    request = next(line for line in lines if line["event"] == "request")
+    assert request["trace_id"] == response.headers["traceresponse"].split("-")[1]
+    library = next(line for line in lines if line["event"] == "a library speaks")
+    assert library["logger"] == "some.library"
+    assert library["level"] == "warning"
+
+
+def test_exceptions_render_into_one_json_line(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", "json")
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        logging.getLogger("glassbox.test").exception("it failed")
+    (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if "it failed" in x]
+    assert "RuntimeError: boom" in line["exception"]
+
+
+def test_python_warnings_go_through_the_chain(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", "json")
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn("careful", UserWarning, stacklevel=1)
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if "careful" in x]
+    assert lines
+    assert lines[0]["logger"] == "py.warnings"
+
+
+def test_lightgbm_messages_go_through_the_chain(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", "json")
+    route_lightgbm_logs()
+    rng = np.random.default_rng(0)
+    data = lightgbm.Dataset(rng.random((50, 2)), label=rng.integers(0, 2, 50))
+    lightgbm.train({"objective": "binary", "verbose": 1, "num_threads": 1}, data, 1)
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x]
+    native = [line for line in lines if line.get("logger") == "lightgbm"]
+    assert native
+    assert "[LightGBM]" in native[0]["event"]
+
+
+def test_events_logged_inside_a_span_carry_its_ids() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    span = TracerProvider().get_tracer("test").start_span("work")
+    with capture_logs(processors=[add_trace_context]) as logs, trace.use_span(span):
+        structlog.get_logger().info("inside")
+    context = span.get_span_context()
+    assert logs[0]["trace_id"] == f"{context.trace_id:032x}"
+    assert logs[0]["span_id"] == f"{context.span_id:016x}"
