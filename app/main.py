@@ -8,10 +8,12 @@ files and every thread are created per worker, never in the master.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Any
 
+import numpy as np
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -19,14 +21,20 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from app.api.body_limit import DeclaredBodyLimit
 from app.api.deps import ServiceState
 from app.api.errors import failure_label_pairs, install_error_handlers
-from app.api.routes import PREDICTION_ROUTES, operations_router, prediction_router
+from app.api.routes import PREDICTION_ROUTES, drift_router, operations_router, prediction_router
 from app.api.schemas import build_schemas
+from app.drift.binning import Binner
+from app.drift.recorder import DriftRecorder
 from app.drift.reference import load_profile
+from app.drift.report import drift_report, feature_drifts, prediction_drift
+from app.drift.store import open_counts
 from app.model.card import CARD_FILE, PROFILE_FILE, ModelCard
 from app.model.contract import FeatureKind
 from app.model.errors import ModelError
 from app.model.predictor import Predictor
 from app.settings import Settings
+from app.telemetry.drift_collector import DriftCollector
+from app.telemetry.exposition import histogram_bucket_counts, multiprocess_dir
 from app.telemetry.logging import configure_logging, request_logger, route_lightgbm_logs
 from app.telemetry.metrics import Metrics, ModelLabels
 from app.telemetry.middleware import RequestLog, RequestTelemetryMiddleware
@@ -82,8 +90,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(tracing.shutdown, settings.traces_flush_timeout_seconds)
 
 
-def _metrics(settings: Settings, card: ModelCard) -> Metrics:
-    profile = load_profile(settings.model_dir / PROFILE_FILE)
+def _metrics(settings: Settings, card: ModelCard, profile: dict[str, Any]) -> Metrics:
     trained_at = datetime.fromisoformat(card.trained_at.replace("Z", "+00:00")).timestamp()
     labels = ModelLabels(
         version=card.version,
@@ -101,6 +108,28 @@ def _metrics(settings: Settings, card: ModelCard) -> Metrics:
     return Metrics(labels, PREDICTION_ROUTES, failure_fields, settings.latency_slo_seconds)
 
 
+def _drift(
+    settings: Settings, card: ModelCard, profile: dict[str, Any], metrics: Metrics
+) -> tuple[DriftRecorder, DriftCollector, Callable[[], dict[str, Any]]]:
+    binner = Binner(card.contract, profile)
+    recorder = DriftRecorder(binner, open_counts(multiprocess_dir(), card.version, binner.size))
+
+    def prediction_counts() -> np.ndarray:
+        return histogram_bucket_counts(
+            metrics, "glassbox_prediction_probability", {"model_version": card.version}
+        )
+
+    def report() -> dict[str, Any]:
+        return drift_report(
+            card.version,
+            feature_drifts(binner, recorder.totals()),
+            prediction_drift(profile, prediction_counts()),
+        )
+
+    collector = DriftCollector(card.version, binner, profile, recorder.totals, prediction_counts)
+    return recorder, collector, report
+
+
 def create_app(
     settings: Settings | None = None, span_exporter: SpanExporter | None = None
 ) -> FastAPI:
@@ -109,8 +138,10 @@ def create_app(
     configure_logging(settings.log_level, settings.log_format)
     route_lightgbm_logs()
     card = ModelCard.load(settings.model_dir / CARD_FILE)
+    profile = load_profile(settings.model_dir / PROFILE_FILE)
     schemas = build_schemas(card, settings.max_batch_rows)
-    metrics = _metrics(settings, card)
+    metrics = _metrics(settings, card, profile)
+    recorder, drift_collector, report = _drift(settings, card, profile, metrics)
     tracer_ref = TracerRef()
     app = FastAPI(
         title="Glassbox",
@@ -127,10 +158,14 @@ def create_app(
     )  # fmt: skip
     install_error_handlers(app, card.contract.names, metrics.count_validation_failures)
     app.include_router(
-        prediction_router(schemas, metrics, tracer_ref, settings.threadpool_min_rows),
+        prediction_router(
+            schemas, metrics, tracer_ref, recorder if settings.drift_enabled else None,
+            settings.threadpool_min_rows,
+        ),
         max_body_size=settings.max_body_bytes,
-    )
-    app.include_router(operations_router(metrics))
+    )  # fmt: skip
+    app.include_router(drift_router(report))
+    app.include_router(operations_router(metrics, [drift_collector]))
     # Middleware added last runs first: telemetry sees every response, the 413s included.
     app.add_middleware(
         DeclaredBodyLimit,

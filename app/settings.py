@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     # Batches of at least this many rows are predicted on a worker thread, off the event loop.
     threadpool_min_rows: PositiveInt = 64
     metrics_enabled: bool = True
+    drift_enabled: bool = True
     tracing_enabled: bool = True
     # Sampled spans not yet exported, per worker, beyond which new ones are dropped and counted.
     traces_max_pending: PositiveInt = 2048

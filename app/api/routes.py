@@ -6,15 +6,18 @@ the domain metrics of what it did."""
 
 import os
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from opentelemetry import trace
+from prometheus_client.registry import Collector
 
 from app.api.deps import PredictorDep, StateDep
 from app.api.schemas import BatchPredictionOut, ErrorOut, PredictionOut, Schemas
+from app.drift.recorder import DriftRecorder
 from app.model.predictor import Predictions, Predictor
 from app.telemetry.exposition import render
 from app.telemetry.metrics import Metrics
@@ -54,7 +57,11 @@ def _outputs(predictions: Predictions, version: str) -> list[dict[str, Any]]:
 
 
 def prediction_router(
-    schemas: Schemas, metrics: Metrics, tracer_ref: TracerRef, threadpool_min_rows: int
+    schemas: Schemas,
+    metrics: Metrics,
+    tracer_ref: TracerRef,
+    drift: DriftRecorder | None,
+    threadpool_min_rows: int,
 ) -> APIRouter:
     router = APIRouter(tags=["predictions"], responses=_ERRORS)
     # Typed Any: mypy cannot follow models generated from the card.
@@ -86,6 +93,10 @@ def prediction_router(
         metrics.observe_predictions(
             route, predictions.probabilities, predictions.churned, time.perf_counter() - started
         )
+        if drift is not None:
+            # Before the response is sent: a count survives a kill -9 once the client has its
+            # answer. On the event loop thread: one writer per worker file.
+            drift.record(predictions.features)
         return predictions
 
     @router.post(PREDICT_ROUTE, response_model=PredictionOut)
@@ -121,7 +132,21 @@ def prediction_router(
     return router
 
 
-def operations_router(metrics: Metrics) -> APIRouter:
+def drift_router(report: Callable[[], dict[str, Any]]) -> APIRouter:
+    router = APIRouter(tags=["drift"])
+
+    @router.get("/drift")
+    def drift() -> dict[str, Any]:
+        """Drift of the pod's traffic against the reference profile, per feature and for the
+        prediction: counts, PSI, Jensen-Shannon distance, chi-square (categorical), missing
+        rates and the reference vs observed proportions. Cumulative since the pod started."""
+        # A plain def: merging the workers' counts reads files, so it runs on a thread.
+        return report()
+
+    return router
+
+
+def operations_router(metrics: Metrics, collectors: Sequence[Collector] = ()) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz")
@@ -145,7 +170,7 @@ def operations_router(metrics: Metrics) -> APIRouter:
     @router.get("/metrics", include_in_schema=False)
     def prometheus_metrics(request: Request) -> Response:
         # A plain def: merging the workers' files is blocking I/O, so it runs on a thread.
-        payload, content_type = render(metrics, request.headers.get("accept"))
+        payload, content_type = render(metrics, request.headers.get("accept"), collectors)
         return Response(payload, media_type=content_type)
 
     return router

@@ -39,6 +39,7 @@ class Predictions:
 
     probabilities: np.ndarray
     churn: np.ndarray
+    features: np.ndarray  # the encoded rows that were scored (drift bins them)
 
     def __len__(self) -> int:
         return len(self.probabilities)
@@ -103,17 +104,23 @@ class Predictor:
             self._booster.predict(matrix, num_threads=self._num_threads), dtype=np.float64
         )
 
+    def encode(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        if len(rows) == 1:
+            return self.encoder.encode_row(rows[0])
+        return self.encoder.encode_rows(rows)
+
     def predict_proba(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Churn probabilities for validated records, in input order."""
-        if len(rows) == 1:
-            return self.predict_matrix(self.encoder.encode_row(rows[0]))
-        return self.predict_matrix(self.encoder.encode_rows(rows))
+        return self.predict_matrix(self.encode(rows))
 
-    def decide(self, probabilities: np.ndarray) -> Predictions:
-        return Predictions(probabilities, probabilities >= self.card.threshold)
+    def decide(self, probabilities: np.ndarray, features: np.ndarray | None = None) -> Predictions:
+        if features is None:
+            features = np.empty((len(probabilities), 0))
+        return Predictions(probabilities, probabilities >= self.card.threshold, features)
 
     def predict(self, rows: Sequence[Mapping[str, Any]]) -> Predictions:
-        return self.decide(self.predict_proba(rows))
+        matrix = self.encode(rows)
+        return self.decide(self.predict_matrix(matrix), matrix)
 
     def feature_importance_gain(self) -> dict[str, float]:
         gains = self._booster.feature_importance(importance_type="gain")

@@ -1,0 +1,77 @@
+"""Where a worker's drift bin counts live, and how a pod's total is read.
+
+In multiprocess mode every worker writes its own memory-mapped file in the multiprocess
+directory (``drift_<model version>_<pid>.counts``, int64 per bin). A write lands in the page
+cache before the response is sent, so a kill -9 loses no count of an answered request; a dead
+worker's file stays, so its counts stay in the pod's totals (the directory is emptied when the
+gunicorn master starts, like prometheus_client's own files). Single-process (dev, tests) keeps
+the counts in memory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+class MemoryCounts:
+    def __init__(self, size: int) -> None:
+        self._counts = np.zeros(size, dtype=np.int64)
+
+    def add(self, counts: np.ndarray) -> None:
+        self._counts += counts
+
+    def add_one_each(self, indices: np.ndarray) -> None:
+        """One count for each (distinct) index: one row's bins."""
+        self._counts[indices] += 1
+
+    def total(self) -> np.ndarray:
+        return self._counts.copy()
+
+
+class SharedCounts:
+    """This worker's file is created at its first write, so in the worker, after fork."""
+
+    def __init__(self, directory: Path, model_version: str, size: int) -> None:
+        self.directory = directory
+        self.prefix = f"drift_{model_version}_"
+        self.size = size
+        self._counts: np.memmap | None = None
+        self._pid = 0
+
+    def _own(self) -> np.memmap:
+        pid = os.getpid()
+        if self._counts is None or self._pid != pid:
+            path = self.directory / f"{self.prefix}{pid}.counts"
+            self._counts = np.memmap(path, dtype=np.int64, mode="w+", shape=(self.size,))
+            self._pid = pid
+        return self._counts
+
+    def add(self, counts: np.ndarray) -> None:
+        own = self._own()
+        own += counts
+
+    def add_one_each(self, indices: np.ndarray) -> None:
+        self._own()[indices] += 1
+
+    def files(self) -> list[Path]:
+        return sorted(self.directory.glob(f"{self.prefix}*.counts"))
+
+    def total(self) -> np.ndarray:
+        """The sum over every worker's file, live or dead, for this model version."""
+        total = np.zeros(self.size, dtype=np.int64)
+        for path in self.files():
+            counts = np.fromfile(path, dtype=np.int64)
+            if counts.shape == (self.size,):
+                total += counts
+        return total
+
+
+def open_counts(
+    directory: Path | None, model_version: str, size: int
+) -> MemoryCounts | SharedCounts:
+    if directory is None:
+        return MemoryCounts(size)
+    return SharedCounts(directory, model_version, size)

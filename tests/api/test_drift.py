@@ -1,0 +1,44 @@
+"""GET /drift in process: the report equals the oracle on exactly the rows that were sent."""
+
+from fastapi.testclient import TestClient
+
+from app.model.generator import SHIFTS, generate
+from tests.conftest import BUNDLED_MODEL_DIR
+from tests.support.drift_check import check_metrics, check_report
+from tests.support.drift_oracle import Oracle
+
+
+def test_drift_report_equals_the_oracle() -> None:
+    from tests.api.conftest import make_client
+
+    singles = list(generate(40, seed=31, population=SHIFTS["older"]).records())
+    batch = list(generate(300, seed=32, population=SHIFTS["more_missing"]).records())
+    with make_client() as client:
+        for record in singles:
+            assert client.post("/predict", json=record).status_code == 200
+        assert client.post("/predict/batch", json={"rows": batch}).status_code == 200
+        client.post("/predict", json={"age": "bad"})  # rejected rows are not counted
+        report = client.get("/drift").json()
+        metrics = client.get("/metrics").text
+    oracle = Oracle(BUNDLED_MODEL_DIR)
+    check_report(report, oracle, singles + batch)
+    check_metrics(metrics, oracle, singles + batch)
+    assert report["window"] == "since_start"
+
+
+def test_a_fresh_service_reports_no_statistics(client: TestClient) -> None:
+    from tests.api.conftest import make_client
+
+    with make_client() as fresh:
+        report = fresh.get("/drift").json()
+    assert report["features"]["age"]["psi"] is None
+    assert report["prediction"]["count"] == 0
+
+
+def test_drift_recording_can_be_switched_off() -> None:
+    from tests.api.conftest import make_client
+
+    with make_client(drift_enabled=False) as client:
+        client.post("/predict", json={"age": 30, "signup_month": "June"})
+        report = client.get("/drift").json()
+    assert report["features"]["age"]["count"] == 0

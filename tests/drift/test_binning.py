@@ -1,0 +1,82 @@
+"""Binning: every value lands in the bin an independent np.histogram puts it in."""
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+
+from app.drift.binning import MISSING, Binner, numeric_labels
+from app.model.encoding import Encoder
+from app.model.generator import CONTRACT, SHIFTS, generate
+from tests.conftest import BUNDLED_MODEL_DIR
+from tests.support.drift_oracle import Oracle
+
+PROFILE = json.loads((BUNDLED_MODEL_DIR / "reference_profile.json").read_text())
+BINNER = Binner(CONTRACT, PROFILE)
+ENCODER = Encoder(CONTRACT)
+ORACLE = Oracle(BUNDLED_MODEL_DIR)
+
+
+def binned(records: list[dict[str, Any]]) -> dict[str, tuple[list[int], int]]:
+    totals = BINNER.counts(ENCODER.encode_rows(records))
+    return {
+        f.name: (totals[f.start : f.stop - 1].tolist(), int(totals[f.stop - 1]))
+        for f in BINNER.features
+    }
+
+
+def edge_records() -> list[dict[str, Any]]:
+    """Values exactly on edges, at the validity bounds, beyond the training range."""
+    records = []
+    for f in BINNER.features:
+        feature = CONTRACT[f.name]
+        if feature.is_numeric:
+            edges = PROFILE["features"][f.name]["edges"]
+            for value in [*edges, feature.minimum, feature.maximum]:
+                cast = int(value) if feature.kind == "integer" and float(value).is_integer() \
+                    else float(value)  # fmt: skip
+                if feature.kind == "integer" and not float(value).is_integer():
+                    continue
+                records.append({"age": 30, "signup_month": "May", f.name: cast})
+    return records
+
+
+@pytest.mark.parametrize("population", ["reference", "older", "more_missing", "support_surge"])
+def test_bins_match_an_independent_histogram(population: str) -> None:
+    records = list(generate(3000, seed=5, population=SHIFTS[population]).records())
+    assert binned(records) == ORACLE.feature_counts(records)
+
+
+def test_edges_bounds_and_out_of_range_values_match_too() -> None:
+    records = edge_records()
+    assert len(records) > 50
+    assert binned(records) == ORACLE.feature_counts(records)
+
+
+def test_one_row_and_a_batch_bin_the_same() -> None:
+    records = list(generate(50, seed=9).records())
+    matrix = ENCODER.encode_rows(records)
+    one_by_one = sum(BINNER.counts(ENCODER.encode_row(r)) for r in records)
+    assert np.array_equal(one_by_one, BINNER.counts(matrix))
+    for i, record in enumerate(records):
+        assert np.array_equal(BINNER.indices(ENCODER.encode_row(record))[0],
+                              BINNER.indices(matrix)[i])  # fmt: skip
+
+
+def test_counts_of_a_merge_are_the_merge_of_counts() -> None:
+    a = list(generate(400, seed=1).records())
+    b = list(generate(300, seed=2, population=SHIFTS["older"]).records())
+    both = BINNER.counts(ENCODER.encode_rows(a + b))
+    assert np.array_equal(both, BINNER.counts(ENCODER.encode_rows(a)) +
+                          BINNER.counts(ENCODER.encode_rows(b)))  # fmt: skip
+
+
+def test_layout_has_a_missing_bin_per_feature() -> None:
+    assert all(f.labels[-1] == MISSING for f in BINNER.features)
+    assert BINNER.size == sum(len(f.labels) for f in BINNER.features)
+    assert BINNER.feature("autopay").labels == ("false", "true", MISSING)
+
+
+def test_numeric_labels_read_as_intervals() -> None:
+    assert numeric_labels([1.0, 2.5]) == ["(-inf,1)", "[1,2.5)", "[2.5,+inf)"]
