@@ -24,7 +24,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 
-.PHONY: help run dev test test-unit test-integration lint format train bench clean system-deps inventory
+.PHONY: help run dev test test-unit test-integration lint format train bench clean system-deps inventory traffic rules
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -88,6 +88,12 @@ lint: $(VENV)/.synced ## ruff (format check + lint) and mypy
 format: $(VENV)/.synced ## apply ruff's formatting and fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+traffic: $(VENV)/.synced ## send generator traffic to a running service (TRAFFIC_ARGS="--shift older")
+	$(BIN)/python -m app.traffic --url http://127.0.0.1:$(PORT) $(TRAFFIC_ARGS)
+
+rules: $(VENV)/.synced ## regenerate the fleet drift recording rules and their promtool test
+	$(BIN)/python -m monitoring.drift_rules
 
 inventory: $(VENV)/.synced ## regenerate monitoring/metrics-inventory.txt from a real server's /metrics
 	UPDATE_INVENTORY=1 $(BIN)/pytest -q tests/integration/test_metrics.py -k inventory

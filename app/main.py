@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,9 +25,11 @@ from app.api.errors import failure_label_pairs, install_error_handlers
 from app.api.routes import PREDICTION_ROUTES, drift_router, operations_router, prediction_router
 from app.api.schemas import build_schemas
 from app.drift.binning import Binner
+from app.drift.monitor import DriftMonitor
 from app.drift.recorder import DriftRecorder
 from app.drift.reference import load_profile
-from app.drift.report import drift_report, feature_drifts, prediction_drift
+from app.drift.report import DriftAnalysis
+from app.drift.status import Thresholds
 from app.drift.store import open_counts
 from app.model.card import CARD_FILE, PROFILE_FILE, ModelCard
 from app.model.contract import FeatureKind
@@ -83,8 +86,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )  # fmt: skip
         state.tracer_ref.tracer = tracing.tracer
     await _load_model(state)
+    if state.drift_monitor is not None:
+        state.drift_monitor.start()
     yield
     state.metrics.set_model_ready(False)
+    if state.drift_monitor is not None:
+        await state.drift_monitor.stop(settings.drift_stop_timeout_seconds)
     state.predictor = None
     if tracing is not None:
         await run_in_threadpool(tracing.shutdown, settings.traces_flush_timeout_seconds)
@@ -108,26 +115,53 @@ def _metrics(settings: Settings, card: ModelCard, profile: dict[str, Any]) -> Me
     return Metrics(labels, PREDICTION_ROUTES, failure_fields, settings.latency_slo_seconds)
 
 
+@dataclass(frozen=True)
+class DriftParts:
+    recorder: DriftRecorder
+    monitor: DriftMonitor
+    collector: DriftCollector
+    report: Callable[[], dict[str, Any]]
+
+
 def _drift(
     settings: Settings, card: ModelCard, profile: dict[str, Any], metrics: Metrics
-) -> tuple[DriftRecorder, DriftCollector, Callable[[], dict[str, Any]]]:
+) -> DriftParts:
     binner = Binner(card.contract, profile)
-    recorder = DriftRecorder(binner, open_counts(multiprocess_dir(), card.version, binner.size))
+    directory = multiprocess_dir()
+    recorder = DriftRecorder(binner, open_counts(directory, card.version, binner.size))
+    thresholds = Thresholds(
+        psi_warning=settings.drift_psi_warning, psi_drift=settings.drift_psi_drift,
+        js_warning=settings.drift_js_warning, js_drift=settings.drift_js_drift,
+        missing_warning=settings.drift_missing_warning,
+        missing_drift=settings.drift_missing_drift, min_samples=settings.drift_min_samples,
+    )  # fmt: skip
+    analysis = DriftAnalysis(binner, profile, thresholds)
 
-    def prediction_counts() -> np.ndarray:
-        return histogram_bucket_counts(
+    def snapshot() -> np.ndarray:
+        """The pod's cumulative counts: feature bins (drift files), then prediction bins (the
+        probability histogram)."""
+        prediction = histogram_bucket_counts(
             metrics, "glassbox_prediction_probability", {"model_version": card.version}
         )
+        return analysis.combine(recorder.totals(), prediction)
+
+    monitor = DriftMonitor(
+        analysis=analysis, snapshot=snapshot, windows_s=settings.drift_windows_seconds,
+        interval_s=settings.drift_interval_seconds, directory=directory,
+        model_version=card.version,
+    )  # fmt: skip
 
     def report() -> dict[str, Any]:
-        return drift_report(
-            card.version,
-            feature_drifts(binner, recorder.totals()),
-            prediction_drift(profile, prediction_counts()),
-        )
+        published = monitor.report() or {
+            "computed_at": None, "leader_pid": None, "windows": None,
+            "interval_seconds": settings.drift_interval_seconds,
+            "thresholds": thresholds.as_dict(),
+        }  # fmt: skip
+        return {**published, "model_version": card.version,
+                "since_start": analysis.section(snapshot())}  # fmt: skip
 
-    collector = DriftCollector(card.version, binner, profile, recorder.totals, prediction_counts)
-    return recorder, collector, report
+    collector = DriftCollector(card.version, analysis, snapshot, monitor.report)
+    return DriftParts(recorder, monitor, collector, report)
 
 
 def create_app(
@@ -141,7 +175,7 @@ def create_app(
     profile = load_profile(settings.model_dir / PROFILE_FILE)
     schemas = build_schemas(card, settings.max_batch_rows)
     metrics = _metrics(settings, card, profile)
-    recorder, drift_collector, report = _drift(settings, card, profile, metrics)
+    drift = _drift(settings, card, profile, metrics)
     tracer_ref = TracerRef()
     app = FastAPI(
         title="Glassbox",
@@ -155,17 +189,18 @@ def create_app(
     app.state.service = ServiceState(
         settings=settings, card=card, metrics=metrics, tracer_ref=tracer_ref,
         span_exporter=span_exporter,
+        drift_monitor=drift.monitor if settings.drift_enabled else None,
     )  # fmt: skip
     install_error_handlers(app, card.contract.names, metrics.count_validation_failures)
     app.include_router(
         prediction_router(
-            schemas, metrics, tracer_ref, recorder if settings.drift_enabled else None,
+            schemas, metrics, tracer_ref, drift.recorder if settings.drift_enabled else None,
             settings.threadpool_min_rows,
         ),
         max_body_size=settings.max_body_bytes,
     )  # fmt: skip
-    app.include_router(drift_router(report))
-    app.include_router(operations_router(metrics, [drift_collector]))
+    app.include_router(drift_router(drift.report))
+    app.include_router(operations_router(metrics, [drift.collector]))
     # Middleware added last runs first: telemetry sees every response, the 413s included.
     app.add_middleware(
         DeclaredBodyLimit,

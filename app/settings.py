@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, PositiveInt
+from pydantic import AliasChoices, Field, PositiveInt, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,6 +38,18 @@ class Settings(BaseSettings):
     threadpool_min_rows: PositiveInt = 64
     metrics_enabled: bool = True
     drift_enabled: bool = True
+    # Windowed drift: computed every interval by one worker per pod, over each window.
+    drift_interval_seconds: float = Field(10.0, gt=0, le=3600)
+    drift_windows_seconds: list[float] = Field(default_factory=lambda: [900.0, 3600.0])
+    drift_min_samples: PositiveInt = 1000
+    drift_psi_warning: float = Field(0.1, gt=0)
+    drift_psi_drift: float = Field(0.25, gt=0)
+    drift_js_warning: float = Field(0.1, gt=0, le=1)
+    drift_js_drift: float = Field(0.2, gt=0, le=1)
+    drift_missing_warning: float = Field(0.05, gt=0, le=1)
+    drift_missing_drift: float = Field(0.15, gt=0, le=1)
+    # Bound on stopping the drift loop at shutdown, even mid-computation.
+    drift_stop_timeout_seconds: float = Field(1.0, ge=0, le=60)
     tracing_enabled: bool = True
     # Sampled spans not yet exported, per worker, beyond which new ones are dropped and counted.
     traces_max_pending: PositiveInt = 2048
@@ -58,3 +70,17 @@ class Settings(BaseSettings):
         None, validation_alias=AliasChoices("POD_NAMESPACE", "GLASSBOX_POD_NAMESPACE")
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Settings:
+        if not self.drift_windows_seconds or min(self.drift_windows_seconds) <= 0:
+            raise ValueError("GLASSBOX_DRIFT_WINDOWS_SECONDS needs at least one positive window")
+        if self.drift_psi_warning >= self.drift_psi_drift:
+            raise ValueError("GLASSBOX_DRIFT_PSI_WARNING must be below GLASSBOX_DRIFT_PSI_DRIFT")
+        if self.drift_js_warning >= self.drift_js_drift:
+            raise ValueError("GLASSBOX_DRIFT_JS_WARNING must be below GLASSBOX_DRIFT_JS_DRIFT")
+        if self.drift_missing_warning >= self.drift_missing_drift:
+            raise ValueError(
+                "GLASSBOX_DRIFT_MISSING_WARNING must be below GLASSBOX_DRIFT_MISSING_DRIFT"
+            )
+        return self

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from app.api.errors import ModelNotReadyError
+from app.drift.monitor import DriftMonitor
 from app.model.card import ModelCard
 from app.model.predictor import Predictor
 from app.settings import Settings
@@ -25,6 +26,7 @@ class ServiceState:
     metrics: Metrics
     tracer_ref: TracerRef
     span_exporter: SpanExporter | None = None
+    drift_monitor: DriftMonitor | None = None
     predictor: Predictor | None = None
     load_error: str | None = None
 

@@ -1,41 +1,48 @@
-"""Drift on /metrics: the pod's per-bin counts and the reference they are measured against.
+"""Drift on /metrics: the pod's per-bin counts, the reference they are measured against, and
+the leader's windowed statistics and statuses.
 
 Counts are counters, labelled (model_version, feature, bin), merged over every worker's file at
 scrape time; the reference proportions are gauges with the same labels, so Prometheus can compute
 fleet-level drift from the same additive state (``sum by (model_version, feature, bin)``).
 The prediction distribution is recorded once, by the probability histogram; its bins appear here
-as ``feature="_prediction"``, de-cumulated from that histogram at scrape time.
+as ``feature="_prediction"``, de-cumulated from that histogram at scrape time. The windowed
+gauges come from the one report the pod's leader publishes: one series per feature and window,
+whichever worker is scraped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from app.drift.binning import Binner
-from app.drift.report import PREDICTION, prediction_labels
+from app.drift.report import PREDICTION, DriftAnalysis
+from app.drift.status import Status
 
 
 class DriftCollector(Collector):
     def __init__(
         self,
         model_version: str,
-        binner: Binner,
-        profile: dict[str, object],
-        feature_totals: Callable[[], np.ndarray | None],
-        prediction_counts: Callable[[], np.ndarray],
+        analysis: DriftAnalysis,
+        snapshot: Callable[[], np.ndarray],
+        published: Callable[[], dict[str, Any] | None],
     ) -> None:
         self.model_version = model_version
-        self.binner = binner
-        prediction = profile["prediction"]
-        assert isinstance(prediction, dict)
-        self.prediction_labels = prediction_labels(prediction["edges"])
-        self.prediction_reference = tuple(prediction["proportions"])
-        self.feature_totals = feature_totals
-        self.prediction_counts = prediction_counts
+        self.analysis = analysis
+        self.snapshot = snapshot
+        self.published = published
+
+    def _bins(self) -> Iterator[tuple[str, tuple[str, ...], tuple[float, ...], int, int]]:
+        """(feature, labels incl. missing, reference of value bins, start, stop) per feature."""
+        for f in self.analysis.binner.features:
+            yield f.name, f.labels, f.reference, f.start, f.stop
+        start = self.analysis.binner.size
+        labels = self.analysis.prediction_labels
+        yield PREDICTION, labels, self.analysis.prediction_reference, start, start + len(labels)
 
     def collect(self) -> Iterator[Metric]:
         version = self.model_version
@@ -54,20 +61,67 @@ class DriftCollector(Collector):
             "Reference share of missing values per feature.",
             labels=["model_version", "feature"],
         )
-        totals = self.feature_totals()
-        for f in self.binner.features:
-            if totals is not None:
-                for label, value in zip(f.labels, totals[f.start : f.stop].tolist(), strict=True):
-                    counts.add_metric([version, f.name, label], value)
-            for label, share in zip(f.labels, f.reference, strict=False):
-                reference.add_metric([version, f.name, label], share)
+        totals = self.snapshot().tolist()
+        for name, labels, shares, start, stop in self._bins():
+            for label, value in zip(labels, totals[start:stop], strict=True):
+                counts.add_metric([version, name, label], value)
+            for label, share in zip(labels, shares, strict=False):
+                reference.add_metric([version, name, label], share)
+        for f in self.analysis.binner.features:
             missing.add_metric([version, f.name], f.reference_missing_rate)
-        prediction = self.prediction_counts()
-        if prediction.size == len(self.prediction_labels):
-            for label, value in zip(self.prediction_labels, prediction.tolist(), strict=True):
-                counts.add_metric([version, PREDICTION, label], value)
-        for label, share in zip(self.prediction_labels, self.prediction_reference, strict=True):
-            reference.add_metric([version, PREDICTION, label], share)
         yield counts
         yield reference
         yield missing
+        yield from self._windows()
+        yield from self._thresholds()
+
+    def _windows(self) -> Iterator[Metric]:
+        labels = ["model_version", "feature", "window"]
+        psi = GaugeMetricFamily("glassbox_drift_psi", "PSI over the window.", labels=labels)
+        js = GaugeMetricFamily(
+            "glassbox_drift_js_distance", "Jensen-Shannon distance (base 2) over the window.",
+            labels=labels,
+        )  # fmt: skip
+        samples = GaugeMetricFamily(
+            "glassbox_drift_window_samples", "Values present in the window.", labels=labels
+        )
+        status = GaugeMetricFamily(
+            "glassbox_drift_status",
+            "Drift status: -1 insufficient data, 0 ok, 1 warning, 2 drift.",
+            labels=labels,
+        )
+        computed = GaugeMetricFamily(
+            "glassbox_drift_computed_timestamp_seconds",
+            "When the pod's drift report was last computed.", labels=["model_version"],
+        )  # fmt: skip
+        report = self.published()
+        if report is not None:
+            computed.add_metric([self.model_version], report["computed_at_seconds"])
+            for window, section in report["windows"].items():
+                entries = {**section["features"], PREDICTION: section["prediction"]}
+                for name, entry in entries.items():
+                    key = [self.model_version, name, window]
+                    samples.add_metric(key, entry["count"])
+                    status.add_metric(key, Status(entry["status"]).level)
+                    if entry["psi"] is not None:
+                        psi.add_metric(key, entry["psi"])
+                        js.add_metric(key, entry["js_distance"])
+        yield from (psi, js, samples, status, computed)
+
+    def _thresholds(self) -> Iterator[Metric]:
+        t = self.analysis.thresholds
+        gauge = GaugeMetricFamily(
+            "glassbox_drift_threshold", "Thresholds of the drift statuses.",
+            labels=["statistic", "level"],
+        )  # fmt: skip
+        gauge.add_metric(["psi", "warning"], t.psi_warning)
+        gauge.add_metric(["psi", "drift"], t.psi_drift)
+        gauge.add_metric(["js_distance", "warning"], t.js_warning)
+        gauge.add_metric(["js_distance", "drift"], t.js_drift)
+        gauge.add_metric(["missing_rate_difference", "warning"], t.missing_warning)
+        gauge.add_metric(["missing_rate_difference", "drift"], t.missing_drift)
+        yield gauge
+        yield GaugeMetricFamily(
+            "glassbox_drift_min_samples", "Samples a window needs before a verdict.",
+            value=t.min_samples,
+        )  # fmt: skip

@@ -117,11 +117,29 @@ def test_counts_are_exact_across_three_workers_and_survive_a_kill_9(tmp_path: Pa
 
 @pytest.fixture(scope="module")
 def server3(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    with gunicorn(tmp_path_factory.mktemp("gunicorn3"), workers=3) as running:
+    env = {"GLASSBOX_DRIFT_INTERVAL_SECONDS": "0.2"}
+    with gunicorn(tmp_path_factory.mktemp("gunicorn3"), workers=3, env=env) as running:
         yield running
 
 
+def settle(server: Server) -> None:
+    """Serve a few predictions and wait for a drift report computed after them, so every
+    family that appears with traffic and with the pod's drift report is there."""
+    with httpx2.Client(base_url=server.url, timeout=10.0) as client:
+        for _ in range(3):
+            assert client.post("/predict", json=OK_ROW).status_code == 200
+        sent_at = time.time()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            report = client.get("/drift").json()
+            if report["computed_at"] and report["computed_at_seconds"] > sent_at:
+                return
+            time.sleep(0.1)
+    raise AssertionError("no drift report was published")
+
+
 def test_distinct_paths_and_junk_fields_add_a_constant_number_of_series(server3: Server) -> None:
+    settle(server3)
     with httpx2.Client(base_url=server3.url, timeout=10.0) as client:
         # Warm every label combination once, then measure what 10,000 more of each add.
         client.get("/warmup/0")
@@ -163,6 +181,7 @@ def inventory(text: str) -> str:
 
 
 def test_the_metric_inventory_is_current(server3: Server) -> None:
+    settle(server3)
     current = inventory(scrape(server3))
     if os.environ.get("UPDATE_INVENTORY") == "1":
         INVENTORY.write_text(current)

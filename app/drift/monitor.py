@@ -1,0 +1,220 @@
+"""The one background loop: windowed drift statistics, computed once per pod.
+
+Every worker runs the loop; one holds the leader lock (``fcntl.flock`` on a file in the
+multiprocess directory, released by the kernel when its holder dies, so another worker takes over
+at its next tick). The leader snapshots the pod's merged counts, computes each window's
+statistics and statuses, and publishes the report to a file every worker serves from. Its window
+history is saved beside the report, so a new leader carries on with it.
+
+The computation runs on a daemon thread: the event loop never waits on it, and shutdown never
+waits for it longer than the bound it is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import structlog
+
+from app.drift.report import DriftAnalysis
+from app.drift.windows import History, Snapshot
+
+logger = logging.getLogger("glassbox.drift")
+events = structlog.get_logger("glassbox.drift")
+
+LOCK_FILE = "drift-leader.lock"
+REPORT_FILE = "drift-report.json"
+HISTORY_FILE = "drift-history.npz"
+T = TypeVar("T")
+
+
+def window_name(seconds: float) -> str:
+    return f"{seconds:g}s"
+
+
+class LeaderLock:
+    """An exclusive, non-blocking flock; None directory means a single process, always leader."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self.path = directory / LOCK_FILE if directory else None
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self.path is None or self._fd is not None
+
+    def try_acquire(self) -> bool:
+        if self.held:
+            return True
+        assert self.path is not None
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the lock
+            self._fd = None
+
+
+async def in_daemon_thread(fn: Callable[[], T]) -> T:
+    """Run fn on a fresh daemon thread; cancelling the await abandons the thread, never waits."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def target() -> None:
+        try:
+            result, error = fn(), None
+        except BaseException as exc:  # handed to the awaiting task
+            result, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop may be gone: nobody is waiting
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=target, name="drift-compute", daemon=True).start()
+    return await future
+
+
+class DriftMonitor:
+    def __init__(
+        self,
+        *,
+        analysis: DriftAnalysis,
+        snapshot: Callable[[], np.ndarray],
+        windows_s: Sequence[float],
+        interval_s: float,
+        directory: Path | None,
+        model_version: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.analysis = analysis
+        self.snapshot = snapshot
+        self.windows_s = sorted(windows_s)
+        self.interval_s = interval_s
+        self.directory = directory
+        self.model_version = model_version
+        self.clock = clock
+        self.lock = LeaderLock(directory)
+        self.history = History(max(self.windows_s))
+        self._published: dict[str, Any] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    # --- serving ------------------------------------------------------------------------------
+    def report(self) -> dict[str, Any] | None:
+        """The last published report (the same for every worker), or None before the first."""
+        if self.directory is None:
+            return self._published
+        try:
+            report: dict[str, Any] = json.loads((self.directory / REPORT_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+        if report.get("model_version") != self.model_version:
+            return None
+        return report
+
+    # --- the loop -----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="drift-monitor")
+
+    async def stop(self, timeout_s: float) -> None:
+        """Cancel the loop; return within timeout_s even if a computation is running."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait({self._task}, timeout=timeout_s)
+        self.lock.release()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                if self.lock.try_acquire():
+                    await in_daemon_thread(self.tick)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("drift computation failed; retrying at the next interval")
+
+    def tick(self) -> dict[str, Any]:
+        """One computation (the leader's): snapshot, windows, statuses, publish."""
+        if len(self.history) == 0:
+            self._start_history()
+        now = Snapshot(self.clock(), self.snapshot())
+        windows = {}
+        for seconds in self.windows_s:
+            counts = self.history.window(now, seconds)
+            section = self.analysis.section(counts.counts)
+            windows[window_name(seconds)] = {
+                "seconds": seconds,
+                "covered_seconds": round(counts.covered_seconds, 3),
+                **section,
+            }
+        self.history.add(now)
+        report = {
+            "model_version": self.model_version,
+            "computed_at": datetime.fromtimestamp(now.at, UTC).isoformat().replace("+00:00", "Z"),
+            "computed_at_seconds": now.at,
+            "leader_pid": os.getpid(),
+            "interval_seconds": self.interval_s,
+            "thresholds": self.analysis.thresholds.as_dict(),
+            "windows": windows,
+        }
+        self._log_changes(self.report() if self.directory else self._published, report)
+        self._publish(report)
+        return report
+
+    def _start_history(self) -> None:
+        """Inherit the previous leader's history, or start from zero counts now."""
+        if self.directory is not None:
+            self.history.load(self.directory / HISTORY_FILE)
+        if len(self.history) == 0:
+            self.history.add(Snapshot(self.clock(), np.zeros(self.analysis.size, dtype=np.int64)))
+
+    def _publish(self, report: dict[str, Any]) -> None:
+        self._published = report
+        if self.directory is None:
+            return
+        tmp = self.directory / (REPORT_FILE + ".tmp")
+        tmp.write_text(json.dumps(report))
+        tmp.replace(self.directory / REPORT_FILE)
+        self.history.save(self.directory / HISTORY_FILE)
+
+    @staticmethod
+    def _log_changes(previous: dict[str, Any] | None, report: dict[str, Any]) -> None:
+        for window, section in report["windows"].items():
+            before = (previous or {}).get("windows", {}).get(window, {})
+            entries = {**section["features"], "_prediction": section["prediction"]}
+            old_entries = {**before.get("features", {}), "_prediction": before.get("prediction")}
+            for name, entry in entries.items():
+                old = (old_entries.get(name) or {}).get("status")
+                if old != entry["status"]:
+                    level = "warning" if entry["status"] in ("warning", "drift") else "info"
+                    getattr(events, level)(
+                        "drift status changed", logger="glassbox.drift", feature=name,
+                        window=window, previous=old,
+                        status=entry["status"], psi=entry["psi"],
+                        js_distance=entry["js_distance"], count=entry["count"],
+                    )  # fmt: skip

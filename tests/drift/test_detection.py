@@ -1,0 +1,73 @@
+"""Detection and false alarms, offline, through the same statistics code the service runs:
+stationary windows at the default minimum sample count flag at most 1 % of feature-windows,
+and every documented shift is flagged in its first window."""
+
+import json
+
+import numpy as np
+import pytest
+
+from app.drift.binning import Binner
+from app.drift.report import DriftAnalysis
+from app.drift.status import Thresholds
+from app.model.generator import CONTRACT, SHIFTS, generate
+from app.model.predictor import Predictor
+from tests.conftest import BUNDLED_MODEL_DIR
+
+PROFILE = json.loads((BUNDLED_MODEL_DIR / "reference_profile.json").read_text())
+THRESHOLDS = Thresholds()  # the defaults, min_samples included
+ANALYSIS = DriftAnalysis(Binner(CONTRACT, PROFILE), PROFILE, THRESHOLDS)
+# shift -> the features its story moves (what must be flagged)
+DOCUMENTED_SHIFTS = {
+    "older": {"age"},
+    "premium_mix": {"plan", "monthly_charges"},
+    "support_surge": {"support_calls_90d", "_prediction"},
+    "month_to_month": {"contract", "_prediction"},
+    "price_increase": {"monthly_charges"},
+    "more_missing": {"data_usage_gb", "days_since_last_login"},
+}
+
+
+def window(predictor: Predictor, population: str, seed: int) -> dict[str, str]:
+    """Statuses of one window of min_samples rows: {feature: status}."""
+    customers = generate(THRESHOLDS.min_samples, seed=seed, population=SHIFTS[population])
+    matrix = predictor.encoder.encode_columns(customers.columns)
+    probabilities = predictor.predict_matrix(matrix)
+    edges = PROFILE["prediction"]["edges"]
+    prediction_counts = np.bincount(np.searchsorted(edges, probabilities, side="left"),
+                                    minlength=len(edges) + 1)  # fmt: skip
+    section = ANALYSIS.section(ANALYSIS.combine(ANALYSIS.binner.counts(matrix), prediction_counts))
+    statuses = {name: entry["status"] for name, entry in section["features"].items()}
+    statuses["_prediction"] = section["prediction"]["status"]
+    return statuses
+
+
+def test_stationary_windows_rarely_flag(predictor: Predictor) -> None:
+    flagged = total = 0
+    for seed in range(5):
+        for w in range(20):
+            statuses = window(predictor, "reference", seed=90_000 + 100 * seed + w)
+            assert "insufficient_data" not in statuses.values()
+            total += len(statuses)
+            flagged += sum(status != "ok" for status in statuses.values())
+    assert total == 5 * 20 * (len(CONTRACT) + 1)
+    assert flagged / total <= 0.01, f"{flagged} of {total} feature-windows flagged"
+
+
+@pytest.mark.parametrize("shift", sorted(DOCUMENTED_SHIFTS))
+def test_documented_shifts_are_flagged_in_the_first_window(
+    predictor: Predictor, shift: str
+) -> None:
+    statuses = window(predictor, shift, seed=4242)
+    for feature in DOCUMENTED_SHIFTS[shift]:
+        assert statuses[feature] in ("warning", "drift"), (feature, statuses)
+    assert statuses[next(iter(sorted(DOCUMENTED_SHIFTS[shift])))] != "ok"
+    # The features the shift does not touch stay quiet.
+    assert statuses["region"] == "ok"
+
+
+def test_a_window_below_the_minimum_gives_no_verdict(predictor: Predictor) -> None:
+    customers = generate(THRESHOLDS.min_samples - 1, seed=3, population=SHIFTS["older"])
+    matrix = predictor.encoder.encode_columns(customers.columns)
+    section = ANALYSIS.section(ANALYSIS.combine(ANALYSIS.binner.counts(matrix), np.zeros(0)))
+    assert section["features"]["age"]["status"] == "insufficient_data"

@@ -1,0 +1,117 @@
+"""Windowed drift on the real server: shifted traffic flips the shifted feature's status and
+stationary traffic does not; the leader dies and another worker takes over; every worker serves
+the same report."""
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx2
+
+from app.model.generator import SHIFTS, generate
+from tests.support.metrics import value
+from tests.support.processes import Server, gunicorn
+
+ENV = {
+    "GLASSBOX_DRIFT_INTERVAL_SECONDS": "0.5",
+    "GLASSBOX_DRIFT_WINDOWS_SECONDS": "[5]",
+    "GLASSBOX_DRIFT_MIN_SAMPLES": "500",
+    "GLASSBOX_LOG_FORMAT": "json",
+}
+
+
+def drift(server: Server) -> dict[str, Any]:
+    response = httpx2.get(f"{server.url}/drift", headers={"connection": "close"}, timeout=10.0)
+    return response.json()  # type: ignore[no-any-return]
+
+
+def send(server: Server, population: str, batches: int, seed: int) -> None:
+    for i in range(batches):
+        rows = list(generate(400, seed=seed + i, population=SHIFTS[population]).records())
+        r = httpx2.post(f"{server.url}/predict/batch", json={"rows": rows}, timeout=10.0)
+        assert r.status_code == 200
+
+
+def wait_for(server: Server, check: Callable[[dict[str, Any]], bool], timeout_s: float) -> dict:  # type: ignore[type-arg]
+    deadline = time.monotonic() + timeout_s
+    report = drift(server)
+    while time.monotonic() < deadline:
+        if report.get("windows") and check(report):
+            return report
+        time.sleep(0.1)
+        report = drift(server)
+    raise AssertionError(f"condition not met in {timeout_s}s: {json.dumps(report)[:2000]}")
+
+
+def statuses(report: dict[str, Any]) -> dict[str, str]:
+    window = report["windows"]["5s"]
+    out = {name: entry["status"] for name, entry in window["features"].items()}
+    out["_prediction"] = window["prediction"]["status"]
+    return out
+
+
+def test_windowed_drift_on_three_workers(tmp_path: Path) -> None:
+    with gunicorn(tmp_path, workers=3, env=ENV) as server:
+        send(server, "reference", batches=4, seed=100)
+        report = wait_for(server, lambda r: r["windows"]["5s"]["features"]["age"]["count"] >= 1600,
+                          timeout_s=10)  # fmt: skip
+        calm = statuses(report)
+        assert calm["age"] == "ok", calm
+        assert "drift" not in calm.values(), calm
+
+        send(server, "older", batches=4, seed=200)
+        report = wait_for(server, lambda r: statuses(r)["age"] == "drift", timeout_s=10)
+        assert statuses(report)["region"] != "drift"
+        text = httpx2.get(f"{server.url}/metrics", timeout=10.0).text
+        assert value(text, "glassbox_drift_status", feature="age", window="5s") == 2
+        assert value(text, "glassbox_drift_threshold", statistic="psi", level="drift") == 0.25
+
+        # Every worker serves the same report: equal whenever computed at the same moment.
+        seen: dict[float, dict[str, Any]] = {}
+        for _ in range(12):
+            r = drift(server)
+            r.pop("since_start")  # live counts, may move between requests
+            first = seen.setdefault(r["computed_at_seconds"], r)
+            assert r == first
+
+        # The leader dies; another worker takes over within a few intervals.
+        leader = report["leader_pid"]
+        assert leader in server.worker_pids()
+        os.kill(leader, signal.SIGKILL)
+        killed_at = time.time()
+        report = wait_for(
+            server,
+            lambda r: r["leader_pid"] != leader and r["computed_at_seconds"] > killed_at,
+            timeout_s=5,
+        )
+        assert report["leader_pid"] in server.worker_pids()
+        # The new leader inherited the window: the shifted traffic is still in it.
+        assert report["windows"]["5s"]["features"]["age"]["count"] > 0
+
+        events = [json.loads(line) for line in server.log().splitlines() if line.strip()]
+    changes = [e for e in events if e.get("event") == "drift status changed"
+               and e.get("feature") == "age" and e.get("status") == "drift"]  # fmt: skip
+    assert changes, "the status change was logged"
+
+
+def test_the_traffic_tool_sends_shifted_rows(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    with gunicorn(tmp_path, workers=2) as server:
+        result = subprocess.run(
+            [sys.executable, "-m", "app.traffic", "--url", server.url, "--rate", "200",
+             "--count", "30", "--batch", "10", "--shift", "older", "--duration", "30"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        summary = json.loads(result.stdout)
+        assert summary["outcomes"] == {"200": 30}
+        assert summary["rows"] == 300
+        age = drift(server)["since_start"]["features"]["age"]
+    assert age["count"] == 300
+    assert age["psi"] > 0.25  # an older population
