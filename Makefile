@@ -13,10 +13,6 @@ PORT ?= 8000
 # The multiprocess metrics dir must be in the environment before Python starts.
 PROMETHEUS_MULTIPROC_DIR ?= $(CURDIR)/.run/metrics
 
-# The shipped trace sampling default (the SDK reads these; its own default samples everything).
-export OTEL_TRACES_SAMPLER ?= parentbased_traceidratio
-export OTEL_TRACES_SAMPLER_ARG ?= 0.1
-
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_LINK_MODE := copy

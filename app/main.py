@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from app.api.body_limit import DeclaredBodyLimit
+from app.api.body_limit import BodyLimit
 from app.api.deps import ServiceState
 from app.api.errors import failure_label_pairs, install_error_handlers
 from app.api.routes import PREDICTION_ROUTES, drift_router, operations_router, prediction_router
@@ -196,14 +196,13 @@ def create_app(
         prediction_router(
             schemas, metrics, tracer_ref, drift.recorder if settings.drift_enabled else None,
             settings.threadpool_min_rows,
-        ),
-        max_body_size=settings.max_body_bytes,
+        )
     )  # fmt: skip
     app.include_router(drift_router(drift.report))
     app.include_router(operations_router(metrics, [drift.collector]))
     # Middleware added last runs first: telemetry sees every response, the 413s included.
     app.add_middleware(
-        DeclaredBodyLimit,
+        BodyLimit,
         max_body_bytes=settings.max_body_bytes,
         on_rejected=metrics.count_validation_failures,
         routes=PREDICTION_ROUTES,

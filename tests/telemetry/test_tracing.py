@@ -181,7 +181,10 @@ def make_spans(exporter: SpanExporter, count: int, max_pending: int = 2048) -> A
 
 
 @pytest.mark.parametrize("exporter", [Failing(), Raising()], ids=["failure", "exception"])
-def test_failed_exports_are_counted_as_dropped(exporter: SpanExporter) -> None:
+def test_failed_exports_are_counted_as_dropped(
+    exporter: SpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_on")
     account = make_spans(exporter, 10)
     assert account.exported == 0
     assert account.dropped == {"export_failed": 10}
@@ -207,3 +210,29 @@ def test_a_hanging_collector_bounds_shutdown_and_counts_the_rest(
     # 20 pending when the queue filled, 30 refused; none exported before the deadline.
     assert account.dropped == {"queue_full": 30, "shutdown": 20}
     assert account.exported == 0
+
+
+def test_the_shipped_default_samples_a_tenth_and_honours_the_caller() -> None:
+    from opentelemetry.sdk.trace.sampling import ParentBased
+
+    from app.telemetry.tracing import default_sampler
+
+    sampler = default_sampler({})
+    assert isinstance(sampler, ParentBased)
+    assert "TraceIdRatioBased{0.1}" in sampler.get_description()
+    assert default_sampler({"OTEL_TRACES_SAMPLER": "always_on"}) is None
+
+
+def test_unset_sampler_follows_a_sampled_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OTEL_TRACES_SAMPLER", raising=False)
+    exporter = InMemorySpanExporter()
+    app = create_app(Settings(model_dir=BUNDLED_MODEL_DIR), span_exporter=exporter)
+    with TestClient(app) as client:
+        client.post(
+            "/predict", json=OK_ROW, headers={"traceparent": f"00-{PARENT_TRACE}-{PARENT_SPAN}-01"}
+        )
+        unsampled = [client.post("/predict", json=OK_ROW) for _ in range(60)]
+    names = [s.name for s in finished(exporter)]
+    assert names.count("POST /predict") < 1 + 30  # about 6 of 60, never all
+    assert any(f"{s.context.trace_id:032x}" == PARENT_TRACE for s in finished(exporter))
+    assert all(r.status_code == 200 for r in unsampled)
