@@ -1,0 +1,202 @@
+"""`python -m tests.bench`: the command line. Checks the tools, measures the raw model, starts
+every server, verifies its answers, runs the plan, prints the table and writes JSON and PNG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from app.model.predictor import Predictor
+from tests.bench import configs as configs_module
+from tests.bench import environment, raw_model, report, runner, server, workload, wrk
+from tests.bench.configs import ENDPOINTS, Config
+
+MODEL_DIR = server.ROOT / "models" / "churn"
+OUT_DIR = server.ROOT / ".run" / "bench"
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m tests.bench",
+        description="Benchmark the service against the fixed bare reference and the raw model.",
+        epilog="See tests/bench/README.md for the method and how to add a configuration.",
+    )
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    p.add_argument(
+        "--duration", type=float, default=4.0,
+        help="seconds of each measured window (default 4); wrk runs longer, see runner.py",
+    )  # fmt: skip
+    p.add_argument("--warmup", type=int, default=2, help="seconds of each discarded warm-up")
+    p.add_argument("--connections", type=int, nargs="+", default=[16, 64])
+    p.add_argument("--only", nargs="+", metavar="CONFIG", help="these configs (+ references)")
+    p.add_argument("--quick", action="store_true", help="smoke run: 1 round, short windows")
+    p.add_argument("--skip-raw", action="store_true", help="skip the in-process raw model")
+    p.add_argument("--server-cpu", type=int, default=0, help="core the servers are pinned to")
+    p.add_argument("--load-cpu", type=int, default=1, help="core wrk is pinned to")
+    p.add_argument("--out", type=Path, default=OUT_DIR, help=f"default {OUT_DIR}")
+    p.add_argument("--list", action="store_true", help="list the configurations and exit")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.rounds, args.duration, args.warmup = 1, 2.0, 1
+    return args
+
+
+def _preflight(args: argparse.Namespace) -> None:
+    missing = [tool for tool in ("wrk", "taskset") if shutil.which(tool) is None]
+    if missing:
+        raise SystemExit(f"missing {missing}: `make bench` installs wrk (Debian package)")
+    allowed = os.sched_getaffinity(0)
+    cores = {args.server_cpu, args.load_cpu}
+    if len(cores) != 2 or not cores <= allowed:
+        raise SystemExit(
+            f"need two distinct usable cores for server ({args.server_cpu}) and load "
+            f"({args.load_cpu}); this process may use {sorted(allowed)}"
+        )
+
+
+def _verify(srv: server.Server, load: workload.Workload) -> None:
+    """Every body wrk will send gets the raw model's answer from this server."""
+    for name in srv.config.endpoints:
+        path = ENDPOINTS[name].path
+        for body in load.bodies[name]:
+            where = f"{srv.config.name} {path} {body.label}"
+            status, doc = server.http(srv.url(path), body.data)
+            if status != 200:
+                raise workload.WrongAnswerError(f"{where}: HTTP {status}: {doc!r}")
+            workload.compare(where, doc, body.expected)
+
+
+def _describe_config(config: Config, srv: server.Server | None) -> dict[str, Any]:
+    return {
+        "name": config.name,
+        "description": config.description,
+        "reference": config.reference,
+        "endpoints": list(config.endpoints),
+        "command": srv.command if srv else None,
+        "env": srv.env_overrides if srv else dict(config.env),
+        "threads": srv.threads() if srv and srv.pids else None,
+    }
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)  # unwinds through the ExitStack: servers are stopped
+
+
+def _run(
+    args: argparse.Namespace, configs: tuple[Config, ...], load: workload.Workload
+) -> tuple[list[runner.Run], list[dict[str, Any]]]:
+    """Start every server, verify its answers, run the plan; every server is stopped after."""
+    servers: dict[str, server.Server] = {}
+    with ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="glassbox-bench-")))
+        scripts = {}
+        for name in ENDPOINTS:
+            bodies = workdir / f"{name}.bodies"
+            bodies.write_bytes(load.lines(name))
+            times = workdir / f"{name}.times"
+            scripts[name] = (wrk.write_script(bodies, times, workdir / f"{name}.lua"), times)
+        for config in configs:
+            srv = server.start(config, workdir, str(args.server_cpu))
+            servers[config.name] = srv
+            stack.callback(srv.stop)
+        for srv in servers.values():
+            srv.wait_ready()
+            _verify(srv, load)
+            print(f"bench: {srv.config.name} ready, answers match the raw model (pids {srv.pids})")
+        bench = runner.Bench(servers, scripts, args.server_cpu, str(args.load_cpu))
+        runs = runner.run_all(
+            bench, configs, tuple(args.connections), args.rounds, args.duration, args.warmup
+        )
+        for srv in servers.values():
+            _verify(srv, load)  # still the raw model's answers after the load
+        return runs, [_describe_config(c, servers.get(c.name)) for c in configs]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _args(argv)
+    started = time.monotonic()
+    if args.list:
+        for c in configs_module.CONFIGS:
+            print(f"{c.name:14} {','.join(c.endpoints):14} {c.description}")
+        return 0
+    configs = configs_module.select(args.only)
+    _preflight(args)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    plt = report.load_pyplot()
+    env = environment.describe()
+    print(f"bench: {environment.machine_line(env)}")
+    print(
+        f"bench: {', '.join(c.name for c in configs)}; {args.rounds} rounds of "
+        f"{args.duration:g}s windows at {args.connections} connections; servers on CPU "
+        f"{args.server_cpu}, wrk on CPU {args.load_cpu}"
+    )
+    load = workload.build(Predictor.load(MODEL_DIR))
+    raw = None
+    if not args.skip_raw:
+        # On the servers' core, before any server exists.
+        raw = raw_model.measure(MODEL_DIR, args.server_cpu, seconds=0.3 if args.quick else 1.0)
+    # From here this process only waits on wrk and reads /proc: it stays off the server core.
+    os.sched_setaffinity(0, {args.load_cpu})
+    try:
+        runs, described = _run(args, configs, load)
+    except (server.ServerError, workload.WrongAnswerError) as exc:
+        print(f"bench: FAILED before timing: {exc}", file=sys.stderr)
+        return 2
+
+    rows = report.summarise(runs, configs)
+    problems = report.warnings(rows, raw)
+    print()
+    print(report.table(rows))
+    print(report.LEGEND)
+    if raw:
+        print()
+        print(report.raw_table(raw))
+    for problem in problems:
+        print(f"WARNING: {problem}")
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    png = None
+    if plt is None:
+        print("WARNING: matplotlib is missing (run `make bench`): no chart written")
+    else:
+        png = args.out / f"bench-{stamp}.png"
+        report.plot(plt, png, rows, runs, f"Glassbox bench  {environment.machine_line(env)}")
+    document = {
+        **env,
+        "settings": {
+            "rounds": args.rounds,
+            "window_s": args.duration,
+            "warmup_s": args.warmup,
+            "connections": args.connections,
+            "server_cpu": args.server_cpu,
+            "load_cpu": args.load_cpu,
+            "quick": args.quick,
+        },
+        "configs": described,
+        "workload": load.describe(),
+        "results": report.rows_as_dicts(rows),
+        "runs": [r.as_dict() for r in runs],
+        "raw_model": raw,
+        "warnings": problems,
+        "elapsed_s": round(time.monotonic() - started, 1),
+    }
+    json_path = report.publish(args.out, stamp, document, png)
+    took = time.monotonic() - started
+    print(f"\nbench: wrote {json_path}" + (f" and {png.name}" if png else "") + f" ({took:.0f}s)")
+    return 1 if any(r.error for r in runs) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""The raw model in-process: single-row latency and rows/s by batch size, no HTTP at all.
+
+Two paths are timed: the service's core (``Predictor.predict_proba`` on records, encoding
+included) and LightGBM alone (``Booster.predict`` on a matrix encoded beforehand).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import lightgbm
+import numpy as np
+
+from app.model.generator import generate
+from app.model.predictor import Predictor
+from tests.bench.server import CLK_TCK, core_ticks
+from tests.bench.workload import SEED
+
+BATCH_SIZES = (1, 16, 128, 1024)
+
+
+def _per_call_us(fn: Callable[[], Any], seconds: float, warmup_calls: int = 50) -> list[float]:
+    for _ in range(warmup_calls):
+        fn()
+    samples: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline or len(samples) < 20:
+        start = time.perf_counter_ns()
+        fn()
+        samples.append((time.perf_counter_ns() - start) / 1e3)
+    return samples
+
+
+def _latency(samples_us: list[float]) -> dict[str, float]:
+    ordered = sorted(samples_us)
+
+    def pct(p: float) -> float:
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+    return {
+        "calls": len(ordered),
+        "p50_us": statistics.median(ordered),
+        "p90_us": pct(90),
+        "p99_us": pct(99),
+        "mean_us": statistics.fmean(ordered),
+    }
+
+
+def measure(model_dir: Path, core: int, seconds: float = 1.0) -> dict[str, Any]:
+    """Time both paths on ``core`` (this process is pinned there while it runs); ``seconds`` is
+    the budget per measurement. ``noise`` is the share of the core others used meanwhile."""
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {core})
+    try:
+        wall, cpu, (busy, steal) = time.monotonic(), time.process_time(), core_ticks(core)
+        out = _measure(model_dir, seconds)
+        busy_after, steal_after = core_ticks(core)
+        wall = time.monotonic() - wall
+        others = (busy_after - busy) / CLK_TCK - (time.process_time() - cpu)
+        out["noise"] = (max(0.0, others) + (steal_after - steal) / CLK_TCK) / wall
+    finally:
+        os.sched_setaffinity(0, allowed)
+    return out
+
+
+def _measure(model_dir: Path, seconds: float) -> dict[str, Any]:
+    predictor = Predictor.load(model_dir, num_threads=1)
+    booster = lightgbm.Booster(model_file=str(model_dir / predictor.card.model_file))
+    records = list(generate(max(BATCH_SIZES), SEED).records())
+    matrix = predictor.encoder.encode_rows(records)
+    row = records[:1]
+    row_matrix = np.ascontiguousarray(matrix[:1])
+
+    def core_row() -> None:
+        predictor.predict_proba(row)
+
+    def booster_row() -> None:
+        booster.predict(row_matrix, num_threads=1)
+
+    out: dict[str, Any] = {
+        "single_row": {
+            "predictor.predict_proba": _latency(_per_call_us(core_row, seconds)),
+            "booster.predict": _latency(_per_call_us(booster_row, seconds)),
+        },
+        "rows_per_s": {"predictor.predict_proba": {}, "booster.predict": {}},
+    }
+    for n in BATCH_SIZES:
+        rows, block = records[:n], np.ascontiguousarray(matrix[:n])
+        paths: dict[str, Callable[[], Any]] = {
+            "predictor.predict_proba": partial(predictor.predict_proba, rows),
+            "booster.predict": partial(booster.predict, block, num_threads=1),
+        }
+        for name, fn in paths.items():
+            median_us = statistics.median(_per_call_us(fn, seconds / 2, warmup_calls=5))
+            out["rows_per_s"][name][str(n)] = n / (median_us / 1e6)
+    return out

@@ -1,0 +1,225 @@
+"""One benchmarked gunicorn server: started pinned in its own process group, probed, measured
+from /proc, and killed by its process group id. Only processes this module started are touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.bench.configs import Config
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+# Inherited variables that would silently change what a server does: only a Config sets these.
+_SCRUBBED_PREFIXES = ("GLASSBOX_", "OTEL_", "PROMETHEUS_", "OMP_", "GUNICORN_", "UVICORN_")
+_SCRUBBED = {"WEB_CONCURRENCY", "PORT", "HOST", "FORWARDED_ALLOW_IPS"}
+
+
+class ServerError(Exception):
+    """A server did not start, became unready, or changed its processes mid-run."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _stat_fields(pid: int) -> list[str]:
+    # Fields after the command name, which may itself contain spaces and parentheses.
+    return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+
+
+def group_members(pgid: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = _stat_fields(int(entry.name))
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return sorted(members)
+
+
+def cpu_ticks(pids: list[int]) -> int:
+    """utime + stime of the processes (all their threads) and of their reaped children."""
+    total = 0
+    for pid in pids:
+        fields = _stat_fields(pid)
+        total += sum(int(v) for v in fields[11:15])
+    return total
+
+
+def core_ticks(cpu: int) -> tuple[int, int]:
+    """(busy, steal) ticks of one CPU from /proc/stat."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith(f"cpu{cpu} "):
+            user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, line.split()[1:9])
+            return user + nice + system + irq + softirq, steal
+    raise RuntimeError(f"no cpu{cpu} in /proc/stat")
+
+
+def http(url: str, body: bytes | None = None, timeout_s: float = 30.0) -> tuple[int, Any]:
+    """GET (or POST a JSON body) and decode the JSON answer."""
+    request = urllib.request.Request(url, data=body, method="POST" if body else "GET")
+    if body is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()[:500]
+
+
+@dataclass
+class Server:
+    config: Config
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+    command: list[str]
+    env_overrides: dict[str, str]
+    cpus: str
+    pids: list[int] = field(default_factory=list)
+
+    @property
+    def pgid(self) -> int:
+        return self.process.pid
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def log_tail(self, lines: int = 30) -> str:
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def wait_ready(self, timeout_s: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerError(
+                    f"{self.config.name}: gunicorn exited with {self.process.returncode}:\n"
+                    f"{self.log_tail()}"
+                )
+            try:
+                status, _ = http(self.url(self.config.ready_path), timeout_s=2.0)
+            except (OSError, ValueError):
+                status = 0
+            if status >= 500 and status != 503:
+                raise ServerError(
+                    f"{self.config.name}: {self.config.ready_path} answered {status}:\n"
+                    f"{self.log_tail()}"
+                )
+            if status == 200:
+                self.pids = group_members(self.pgid)
+                self._check_processes()
+                return
+            time.sleep(0.1)
+        raise ServerError(f"{self.config.name}: not ready after {timeout_s}s:\n{self.log_tail()}")
+
+    def _check_processes(self) -> None:
+        workers = [p for p in self.pids if p != self.pgid and int(_stat_fields(p)[1]) == self.pgid]
+        if len(workers) != 1:
+            raise ServerError(f"{self.config.name}: expected 1 worker, found {workers}")
+        for pid in self.pids:
+            status = (Path("/proc") / str(pid) / "status").read_text()
+            allowed = next(ln for ln in status.splitlines() if ln.startswith("Cpus_allowed_list"))
+            cpus = allowed.split(":", 1)[1].strip()
+            if cpus != self.cpus:
+                raise ServerError(f"{self.config.name}: pid {pid} may run on CPUs {cpus}")
+
+    def threads(self) -> dict[int, int]:
+        """Threads per process: an unexpected thread pool shows up here."""
+        out = {}
+        for pid in self.pids:
+            status = (Path("/proc") / str(pid) / "status").read_text()
+            line = next(ln for ln in status.splitlines() if ln.startswith("Threads:"))
+            out[pid] = int(line.split()[1])
+        return out
+
+    def cpu_ticks(self) -> int:
+        try:
+            return cpu_ticks(self.pids)
+        except OSError as exc:
+            raise ServerError(f"{self.config.name}: a server process is gone: {exc}") from exc
+
+    def wait_idle(self, quiet_s: float = 0.25, timeout_s: float = 60.0) -> float:
+        """Wait until the server stops using CPU: after wrk stops, requests it abandoned may
+        still be in the server's queue, and they would load the core under the next run.
+        Returns the seconds waited."""
+        started = time.monotonic()
+        ticks = self.cpu_ticks()
+        while time.monotonic() - started < timeout_s:
+            time.sleep(quiet_s)
+            now = self.cpu_ticks()
+            if (now - ticks) / CLK_TCK <= 0.05 * quiet_s:
+                return time.monotonic() - started
+            ticks = now
+        raise ServerError(f"{self.config.name}: still busy {timeout_s}s after the load stopped")
+
+    def check_unchanged(self) -> None:
+        now = group_members(self.pgid)
+        if now != self.pids:
+            raise ServerError(
+                f"{self.config.name}: processes changed from {self.pids} to {now} "
+                f"(a worker died or was replaced):\n{self.log_tail()}"
+            )
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM the group, SIGKILL what is left; only this server's group is signalled."""
+        for sig, wait_s in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(self.pgid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + wait_s
+            while time.monotonic() < deadline and group_members(self.pgid):
+                time.sleep(0.05)
+            if not group_members(self.pgid):
+                break
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
+
+
+def start(config: Config, workdir: Path, cpus: str) -> Server:
+    """Start a configuration's gunicorn pinned to ``cpus``; returns before it is ready."""
+    port = free_port()
+    overrides = {"PORT": str(port), "HOST": "127.0.0.1", **config.env}
+    if config.multiproc_dir:
+        metrics_dir = workdir / f"metrics-{config.name}-{port}"
+        metrics_dir.mkdir(parents=True)
+        overrides["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in _SCRUBBED and not k.startswith(_SCRUBBED_PREFIXES)
+    }
+    env.update(overrides)
+    command = [
+        "taskset", "-c", cpus, str(BIN / "gunicorn"), *config.gunicorn_args,
+        "--workers", "1", "--no-control-socket", "--bind", f"127.0.0.1:{port}",
+        *([config.app] if config.app else []),
+    ]  # fmt: skip
+    log_path = workdir / f"{config.name}-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+    return Server(config, process, port, log_path, command, overrides, cpus)
