@@ -27,34 +27,31 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def children_of(pid: int) -> list[int]:
-    """Direct children of pid, from /proc."""
-    kids = []
+def proc_stat(pid: int) -> list[str]:
+    """/proc/PID/stat fields after the command name (which may hold spaces and parentheses):
+    [0] state, [1] ppid, [2] pgid, ... [11] utime, [12] stime."""
+    return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+
+
+def live_processes() -> Iterator[tuple[int, list[str]]]:
+    """(pid, stat fields) of every process that is not a zombie."""
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == pid:
-            kids.append(int(entry.name))
-    return kids
+        if entry.name.isdigit():
+            try:
+                fields = proc_stat(int(entry.name))
+            except (OSError, IndexError):
+                continue  # it ended while we looked
+            if fields[0] != "Z":
+                yield int(entry.name), fields
+
+
+def children_of(pid: int) -> list[int]:
+    """Direct children of pid."""
+    return [child for child, fields in live_processes() if int(fields[1]) == pid]
 
 
 def group_members(pgid: int) -> list[int]:
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(entry.name))
-    return members
+    return sorted(member for member, fields in live_processes() if int(fields[2]) == pgid)
 
 
 def kill_group(pgid: int, timeout_s: float = 10.0) -> None:
