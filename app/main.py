@@ -32,7 +32,6 @@ from app.drift.report import DriftAnalysis
 from app.drift.status import Thresholds
 from app.drift.store import open_counts
 from app.model.card import CARD_FILE, PROFILE_FILE, ModelCard
-from app.model.contract import FeatureKind
 from app.model.errors import ModelError
 from app.model.predictor import Predictor
 from app.settings import Settings
@@ -105,14 +104,9 @@ def _metrics(settings: Settings, card: ModelCard, profile: dict[str, Any]) -> Me
         trained_at_seconds=trained_at,
         probability_edges=tuple(profile["prediction"]["edges"]),
     )
-    failure_fields = failure_label_pairs(
-        [
-            (f.name, f.minimum is not None or f.maximum is not None,
-             f.kind is FeatureKind.CATEGORY)
-            for f in card.contract
-        ]
-    )  # fmt: skip
-    return Metrics(labels, PREDICTION_ROUTES, failure_fields, settings.latency_slo_seconds)
+    return Metrics(
+        labels, PREDICTION_ROUTES, failure_label_pairs(card.contract), settings.latency_slo_seconds
+    )
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from app.model.contract import FeatureContract, FeatureKind
 from app.model.errors import ModelError
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ def classify(errors: Sequence[Any], fields: Collection[str]) -> list[tuple[str, 
     for error in errors:
         kind = str(error.get("type", ""))
         reason = _REASON_OF_TYPE.get(kind, "type")
+        if reason == "unknown_category" and not isinstance(error.get("input"), str):
+            reason = "type"  # a category must be a string: 6 is a type error, not a category
         loc = error.get("loc", ())
         name = loc[-1] if loc else None
         if reason == "extra_field":
@@ -61,15 +64,15 @@ def classify(errors: Sequence[Any], fields: Collection[str]) -> list[tuple[str, 
     return out
 
 
-def failure_label_pairs(fields: Sequence[tuple[str, bool, bool]]) -> list[tuple[str, str]]:
-    """Every (field, reason) that can occur, from (name, has_bounds, is_category) per field."""
+def failure_label_pairs(contract: FeatureContract) -> list[tuple[str, str]]:
+    """Every (field, reason) pair that can occur, so the series exist at zero from the start."""
     pairs = [(EXTRA_FIELD, "extra_field"), (BODY, "body")]
-    for name, has_bounds, is_category in fields:
-        pairs += [(name, "missing"), (name, "type")]
-        if has_bounds:
-            pairs.append((name, "out_of_bounds"))
-        if is_category:
-            pairs.append((name, "unknown_category"))
+    for feature in contract:
+        pairs += [(feature.name, "missing"), (feature.name, "type")]
+        if feature.minimum is not None or feature.maximum is not None:
+            pairs.append((feature.name, "out_of_bounds"))
+        if feature.kind is FeatureKind.CATEGORY:
+            pairs.append((feature.name, "unknown_category"))
     return pairs
 
 
