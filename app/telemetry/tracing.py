@@ -71,6 +71,12 @@ class CountingExporter(SpanExporter):
         return self.inner.force_flush(timeout_millis)
 
 
+# The export thread holds the GIL while it encodes a batch (~80 µs a span): the SDK's default of
+# 512 spans stalls request handling for tens of milliseconds at a time. Smaller batches spread
+# the same work into short pauses (OTEL_BSP_MAX_EXPORT_BATCH_SIZE still overrides).
+DEFAULT_EXPORT_BATCH = "64"
+
+
 class BoundedBatchProcessor(SpanProcessor):
     """A BatchSpanProcessor that never silently drops: past ``max_pending`` spans not yet
     settled by the exporter, it refuses new ones and counts them as ``queue_full``."""
@@ -80,7 +86,7 @@ class BoundedBatchProcessor(SpanProcessor):
         self.max_pending = max_pending
         self.on_dropped = on_dropped
         self.accepted = 0
-        batch_size = int(os.environ.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "512"))
+        batch_size = int(os.environ.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", DEFAULT_EXPORT_BATCH))
         self._batch = BatchSpanProcessor(
             exporter, max_queue_size=max_pending, max_export_batch_size=min(batch_size, max_pending)
         )

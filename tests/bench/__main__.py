@@ -1,5 +1,7 @@
-"""`python -m tests.bench`: the command line. Checks the tools, measures the raw model, starts
-every server, verifies its answers, runs the plan, prints the table and writes JSON and PNG.
+"""`python -m tests.bench`: the command line. Checks the tools, measures the raw model and the
+drift recorder in-process, starts every server (and the OTLP receiver), verifies its answers,
+runs the plan, accounts for exported spans, measures a 3-worker /metrics scrape, prints the
+tables and writes JSON and PNG.
 """
 
 from __future__ import annotations
@@ -9,17 +11,32 @@ import datetime as dt
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from app.model.predictor import Predictor
+from tests.bench import (
+    breakdown,
+    drift_cost,
+    environment,
+    otlp_sink,
+    raw_model,
+    report,
+    runner,
+    scrape,
+    server,
+    traces,
+    workload,
+    wrk,
+)
 from tests.bench import configs as configs_module
-from tests.bench import environment, raw_model, report, runner, server, workload, wrk
 from tests.bench.configs import ENDPOINTS, Config
 
 MODEL_DIR = server.ROOT / "models" / "churn"
@@ -41,7 +58,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--connections", type=int, nargs="+", default=[16, 64])
     p.add_argument("--only", nargs="+", metavar="CONFIG", help="these configs (+ references)")
     p.add_argument("--quick", action="store_true", help="smoke run: 1 round, short windows")
-    p.add_argument("--skip-raw", action="store_true", help="skip the in-process raw model")
+    p.add_argument(
+        "--skip-raw", action="store_true",
+        help="skip the in-process measurements (raw model, drift recorder)",
+    )  # fmt: skip
+    p.add_argument("--skip-scrape", action="store_true", help="skip the 3-worker scrape cost")
     p.add_argument("--server-cpu", type=int, default=0, help="core the servers are pinned to")
     p.add_argument("--load-cpu", type=int, default=1, help="core wrk is pinned to")
     p.add_argument("--out", type=Path, default=OUT_DIR, help=f"default {OUT_DIR}")
@@ -93,10 +114,37 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)  # unwinds through the ExitStack: servers are stopped
 
 
+class Progress:
+    """Progress lines stamped with the seconds since the start: where the minutes go."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started
+
+    def __call__(self, message: str) -> None:
+        print(f"[{self.elapsed_s:4.0f}s] {message}", flush=True)
+
+
+@dataclass
+class Measured:
+    runs: list[runner.Run]
+    configs: list[dict[str, Any]]
+    spans: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sink_cpu_s: float | None = None
+
+
 def _run(
-    args: argparse.Namespace, configs: tuple[Config, ...], load: workload.Workload
-) -> tuple[list[runner.Run], list[dict[str, Any]]]:
-    """Start every server, verify its answers, run the plan; every server is stopped after."""
+    args: argparse.Namespace,
+    configs: tuple[Config, ...],
+    load: workload.Workload,
+    log_dir: Path,
+    log: Progress,
+) -> Measured:
+    """Start every server, verify its answers, run the plan, take the span accounts; every
+    server (and the OTLP receiver) is stopped after."""
     servers: dict[str, server.Server] = {}
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="glassbox-bench-")))
@@ -106,62 +154,108 @@ def _run(
             bodies.write_bytes(load.lines(name))
             times = workdir / f"{name}.times"
             scripts[name] = (wrk.write_script(bodies, times, workdir / f"{name}.lua"), times)
+        sink = None
+        if any(c.otlp for c in configs):
+            sink = otlp_sink.start(str(args.load_cpu))
+            stack.callback(sink.stop)
+            log(f"OTLP receiver at {sink.url} (pid {sink.process.pid}, CPU {args.load_cpu})")
+        stack.callback(lambda: server.stop_all(list(servers.values())))
         for config in configs:
-            srv = server.start(config, workdir, str(args.server_cpu))
+            srv = server.start(
+                config, workdir, str(args.server_cpu), log_dir, sink.url if sink else None
+            )
             servers[config.name] = srv
-            stack.callback(srv.stop)
         for srv in servers.values():
             srv.wait_ready()
             _verify(srv, load)
-            print(f"bench: {srv.config.name} ready, answers match the raw model (pids {srv.pids})")
-        bench = runner.Bench(servers, scripts, args.server_cpu, str(args.load_cpu))
+            log(f"{srv.config.name} ready, answers match the raw model (pids {srv.pids})")
+        bench = runner.Bench(servers, scripts, args.server_cpu, str(args.load_cpu), log)
         runs = runner.run_all(
             bench, configs, tuple(args.connections), args.rounds, args.duration, args.warmup
         )
+        measured = Measured(runs, [_describe_config(c, servers.get(c.name)) for c in configs])
+        if sink is not None:
+            # Before the last answers are checked: those requests' spans would still be pending.
+            exporting = [servers[c.name] for c in configs if c.otlp]
+            measured.spans = traces.accounts(exporting, sink)
+            measured.sink_cpu_s = sink.report()["cpu_s"]
+            log("span accounts taken")
         for srv in servers.values():
             _verify(srv, load)  # still the raw model's answers after the load
-        return runs, [_describe_config(c, servers.get(c.name)) for c in configs]
+        return measured
+
+
+def _scrape(args: argparse.Namespace, load: workload.Workload, log_dir: Path) -> dict[str, Any]:
+    try:
+        return scrape.measure(load, str(args.server_cpu), str(args.load_cpu), log_dir)
+    except (server.ServerError, OSError, subprocess.SubprocessError) as exc:
+        return {"error": str(exc)[:2000]}
+
+
+def _print_sections(sections: list[str]) -> None:
+    for text in sections:
+        print()
+        print(text)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
-    started = time.monotonic()
+    log = Progress()
     if args.list:
         for c in configs_module.CONFIGS:
-            print(f"{c.name:14} {','.join(c.endpoints):14} {c.description}")
+            cells = ",".join(c.endpoints) + (f" @{list(c.connections)}" if c.connections else "")
+            print(f"{c.name:14} {cells:20} {c.description}")
         return 0
     configs = configs_module.select(args.only)
     _preflight(args)
     signal.signal(signal.SIGTERM, _on_sigterm)
     plt = report.load_pyplot()
     env = environment.describe()
-    print(f"bench: {environment.machine_line(env)}")
-    print(
-        f"bench: {', '.join(c.name for c in configs)}; {args.rounds} rounds of "
+    log(environment.machine_line(env))
+    log(
+        f"{', '.join(c.name for c in configs)}; {args.rounds} rounds of "
         f"{args.duration:g}s windows at {args.connections} connections; servers on CPU "
         f"{args.server_cpu}, wrk on CPU {args.load_cpu}"
     )
     load = workload.build(Predictor.load(MODEL_DIR))
-    raw = None
+    raw = drift = None
     if not args.skip_raw:
         # On the servers' core, before any server exists.
         raw = raw_model.measure(MODEL_DIR, args.server_cpu, seconds=0.3 if args.quick else 1.0)
+        drift = drift_cost.measure(MODEL_DIR, args.server_cpu, seconds=0.2 if args.quick else 0.5)
+        log("raw model and drift recorder measured in-process")
     # From here this process only waits on wrk and reads /proc: it stays off the server core.
     os.sched_setaffinity(0, {args.load_cpu})
-    try:
-        runs, described = _run(args, configs, load)
-    except (server.ServerError, workload.WrongAnswerError) as exc:
-        print(f"bench: FAILED before timing: {exc}", file=sys.stderr)
-        return 2
+    with tempfile.TemporaryDirectory(prefix="glassbox-bench-logs-", dir=server.log_root()) as logs:
+        try:
+            measured = _run(args, configs, load, Path(logs), log)
+        except (server.ServerError, workload.WrongAnswerError) as exc:
+            print(f"bench: FAILED before timing: {exc}", file=sys.stderr)
+            return 2
+        log("servers stopped")
+        scraped = None
+        if not args.skip_scrape:
+            scraped = _scrape(args, load, Path(logs))
+            log("/metrics scrape with 3 workers measured")
 
+    runs = measured.runs
     rows = report.summarise(runs, configs)
-    problems = report.warnings(rows, raw)
+    components = breakdown.components(runs)
+    targets = breakdown.targets(runs, rows)
+    problems = report.warnings(rows, raw) + traces.problems(measured.spans)
+    if scraped is not None and "error" in scraped:
+        problems.append(f"FAILED the /metrics scrape measurement: {scraped['error'][:300]}")
     print()
     print(report.table(rows))
     print(report.LEGEND)
-    if raw:
-        print()
-        print(report.raw_table(raw))
+    _print_sections(
+        ([breakdown.components_table(components)] if components else [])
+        + ([breakdown.targets_table(targets)] if targets else [])
+        + ([traces.table(measured.spans, measured.sink_cpu_s)] if measured.spans else [])
+        + ([scrape.table(scraped)] if scraped is not None else [])
+        + ([report.raw_table(raw)] if raw else [])
+        + ([drift_cost.table(drift)] if drift else [])
+    )
     for problem in problems:
         print(f"WARNING: {problem}")
 
@@ -173,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         png = args.out / f"bench-{stamp}.png"
         report.plot(plt, png, rows, runs, f"Glassbox bench  {environment.machine_line(env)}")
+    took = log.elapsed_s
     document = {
         **env,
         "settings": {
@@ -184,17 +279,23 @@ def main(argv: list[str] | None = None) -> int:
             "load_cpu": args.load_cpu,
             "quick": args.quick,
         },
-        "configs": described,
+        "configs": measured.configs,
         "workload": load.describe(),
         "results": report.rows_as_dicts(rows),
+        "components": components,
+        "targets": targets,
+        "spans": measured.spans,
+        "otlp_receiver_cpu_s": measured.sink_cpu_s,
+        "scrape": scraped,
         "runs": [r.as_dict() for r in runs],
         "raw_model": raw,
+        "drift_recording": drift,
         "warnings": problems,
-        "elapsed_s": round(time.monotonic() - started, 1),
+        "elapsed_s": round(took, 1),
     }
     json_path = report.publish(args.out, stamp, document, png)
-    took = time.monotonic() - started
-    print(f"\nbench: wrote {json_path}" + (f" and {png.name}" if png else "") + f" ({took:.0f}s)")
+    print(f"\nbench: wrote {json_path}" + (f" and {png.name}" if png else ""))
+    print(f"bench: the whole run took {took:.0f} s ({int(took // 60)} min {took % 60:02.0f} s)")
     return 1 if any(r.error for r in runs) else 0
 
 

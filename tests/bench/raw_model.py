@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import lightgbm
 import numpy as np
@@ -23,9 +23,10 @@ from tests.bench.server import CLK_TCK, core_ticks
 from tests.bench.workload import SEED
 
 BATCH_SIZES = (1, 16, 128, 1024)
+T = TypeVar("T")
 
 
-def _per_call_us(fn: Callable[[], Any], seconds: float, warmup_calls: int = 50) -> list[float]:
+def per_call_us(fn: Callable[[], Any], seconds: float, warmup_calls: int = 50) -> list[float]:
     for _ in range(warmup_calls):
         fn()
     samples: list[float] = []
@@ -37,7 +38,7 @@ def _per_call_us(fn: Callable[[], Any], seconds: float, warmup_calls: int = 50) 
     return samples
 
 
-def _latency(samples_us: list[float]) -> dict[str, float]:
+def latency(samples_us: list[float]) -> dict[str, float]:
     ordered = sorted(samples_us)
 
     def pct(p: float) -> float:
@@ -52,21 +53,28 @@ def _latency(samples_us: list[float]) -> dict[str, float]:
     }
 
 
-def measure(model_dir: Path, core: int, seconds: float = 1.0) -> dict[str, Any]:
-    """Time both paths on ``core`` (this process is pinned there while it runs); ``seconds`` is
-    the budget per measurement. ``noise`` is the share of the core others used meanwhile."""
+def on_core(core: int, fn: Callable[[], T]) -> tuple[T, float]:
+    """Run ``fn`` with this process pinned to ``core``; returns its result and the share of
+    the core that other processes (and the hypervisor) used meanwhile."""
     allowed = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {core})
     try:
         wall, cpu, (busy, steal) = time.monotonic(), time.process_time(), core_ticks(core)
-        out = _measure(model_dir, seconds)
+        out = fn()
         busy_after, steal_after = core_ticks(core)
         wall = time.monotonic() - wall
         others = (busy_after - busy) / CLK_TCK - (time.process_time() - cpu)
-        out["noise"] = (max(0.0, others) + (steal_after - steal) / CLK_TCK) / wall
+        noise = (max(0.0, others) + (steal_after - steal) / CLK_TCK) / wall
     finally:
         os.sched_setaffinity(0, allowed)
-    return out
+    return out, noise
+
+
+def measure(model_dir: Path, core: int, seconds: float = 1.0) -> dict[str, Any]:
+    """Time both paths on ``core``; ``seconds`` is the budget per measurement. ``noise`` is the
+    share of the core others used meanwhile."""
+    out, noise = on_core(core, partial(_measure, model_dir, seconds))
+    return {**out, "noise": noise}
 
 
 def _measure(model_dir: Path, seconds: float) -> dict[str, Any]:
@@ -85,8 +93,8 @@ def _measure(model_dir: Path, seconds: float) -> dict[str, Any]:
 
     out: dict[str, Any] = {
         "single_row": {
-            "predictor.predict_proba": _latency(_per_call_us(core_row, seconds)),
-            "booster.predict": _latency(_per_call_us(booster_row, seconds)),
+            "predictor.predict_proba": latency(per_call_us(core_row, seconds)),
+            "booster.predict": latency(per_call_us(booster_row, seconds)),
         },
         "rows_per_s": {"predictor.predict_proba": {}, "booster.predict": {}},
     }
@@ -97,6 +105,6 @@ def _measure(model_dir: Path, seconds: float) -> dict[str, Any]:
             "booster.predict": partial(booster.predict, block, num_threads=1),
         }
         for name, fn in paths.items():
-            median_us = statistics.median(_per_call_us(fn, seconds / 2, warmup_calls=5))
+            median_us = statistics.median(per_call_us(fn, seconds / 2, warmup_calls=5))
             out["rows_per_s"][name][str(n)] = n / (median_us / 1e6)
     return out

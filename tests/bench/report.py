@@ -123,13 +123,15 @@ def warnings(rows: list[Row], raw: dict[str, Any] | None = None) -> list[str]:
             if row.connections == 16 and row.rps < BARE_LOW_WARN * BARE_EXPECTED_RPS_16:
                 out.append(
                     f"BENCH BUG? the bare reference gives {row.rps:.0f} rps at 16 connections, "
-                    f"far below the ~{BARE_EXPECTED_RPS_16:.0f} it measures on the reference "
-                    "machine: fix the bench (or the machine) before believing any ratio"
+                    f"far below the ~{BARE_EXPECTED_RPS_16:.0f} it measures on the bench machine "
+                    "(BARE_EXPECTED_RPS_16): fix the bench (or the machine, or the figure on "
+                    "another machine) before believing any ratio"
                 )
             if row.cpu_us_per_request > BARE_EXPECTED_CPU_US / BARE_LOW_WARN:
                 out.append(
                     f"BENCH BUG? the bare reference costs {row.cpu_us_per_request:.0f} us CPU "
-                    f"per request, far above the ~{BARE_EXPECTED_CPU_US:.0f} expected"
+                    f"per request, far above the ~{BARE_EXPECTED_CPU_US:.0f} it costs on the "
+                    "bench machine (BARE_EXPECTED_CPU_US)"
                 )
     return out
 
@@ -207,17 +209,28 @@ def load_pyplot() -> Any | None:
 def plot(plt: Any, path: Path, rows: list[Row], runs: list[Run], title: str) -> None:
     """A PNG: per endpoint, throughput (bars: median, dots: rounds) and latency p50/p90/p99."""
     endpoints = list(dict.fromkeys(r.endpoint for r in rows))
-    fig, axes = plt.subplots(len(endpoints), 2, figsize=(12, 4 * len(endpoints)), squeeze=False)
+    most = max(len({r.config for r in rows if r.endpoint == e}) for e in endpoints)
+    fig, axes = plt.subplots(
+        len(endpoints), 2, figsize=(12 + max(0, most - 3), 4 * len(endpoints)), squeeze=False
+    )
     for (ax_rps, ax_lat), endpoint in zip(axes, endpoints, strict=True):
         mine = [r for r in rows if r.endpoint == endpoint]
         conns = sorted({r.connections for r in mine})
         names = list(dict.fromkeys(r.config for r in mine))
         width = 0.8 / len(names)
-        for i, name in enumerate(names):
-            xs = [c_i + (i - (len(names) - 1) / 2) * width for c_i in range(len(conns))]
-            cells = [
-                next(r for r in mine if r.config == name and r.connections == c) for c in conns
+        # A configuration may run at some connection counts only: each group centres the bars
+        # of the configurations that ran there.
+        groups = [[r for name in names for r in mine if (r.config, r.connections) == (name, c)]
+                  for c in conns]  # fmt: skip
+        for name in names:
+            placed = [
+                (c_i + (k - (len(group) - 1) / 2) * width, r)
+                for c_i, group in enumerate(groups)
+                for k, r in enumerate(group)
+                if r.config == name
             ]
+            xs = [x for x, _ in placed]
+            cells = [r for _, r in placed]
             bars = ax_rps.bar(xs, [r.rps for r in cells], width, label=name)
             ax_rps.bar_label(
                 bars,
@@ -226,12 +239,12 @@ def plot(plt: Any, path: Path, rows: list[Row], runs: list[Run], title: str) -> 
                 fontsize=7,
                 label_type="center",
             )  # fmt: skip
-            for x, c in zip(xs, conns, strict=True):
+            for x, cell in placed:
                 dots = [
                     r.rps
                     for r in runs
-                    if r.config == name and r.endpoint == endpoint and r.connections == c
-                    and r.error is None
+                    if r.config == name and r.endpoint == endpoint
+                    and r.connections == cell.connections and r.error is None
                 ]  # fmt: skip
                 ax_rps.plot([x] * len(dots), dots, "k.", markersize=4)
             ax_lat.bar(xs, [r.p50_ms for r in cells], width, label=f"{name} p50")
@@ -252,7 +265,9 @@ def plot(plt: Any, path: Path, rows: list[Row], runs: list[Run], title: str) -> 
             ax.grid(axis="y", alpha=0.3)
         ax_rps.set_title(f"{endpoint}: throughput (median bar, rounds as dots)")
         ax_rps.set_ylabel("requests/s")
-        ax_rps.legend(fontsize=8)
+        # Room above the bars for the legend, however many configurations there are.
+        ax_rps.set_ylim(top=1.35 * max(r.rps for r in mine if not math.isnan(r.rps)))
+        ax_rps.legend(fontsize=8, loc="upper center", ncols=min(4, len(names)))
         ax_lat.set_title(f"{endpoint}: latency p50 (bar), p90 (tick), p99 (whisker)")
         ax_lat.set_ylabel("ms")
     fig.suptitle(title, fontsize=9)

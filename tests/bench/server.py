@@ -14,9 +14,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from tests.bench.configs import Config
 
@@ -26,6 +28,19 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # Inherited variables that would silently change what a server does: only a Config sets these.
 _SCRUBBED_PREFIXES = ("GLASSBOX_", "OTEL_", "PROMETHEUS_", "OMP_", "GUNICORN_", "UVICORN_")
 _SCRUBBED = {"WEB_CONCURRENCY", "PORT", "HOST", "FORWARDED_ALLOW_IPS"}
+# Server output (the service's JSON request lines) goes to a file on this memory-backed
+# filesystem when there is one: one write(2) per line into the page cache, as cheap as the pipe
+# a container runtime reads, with no disk writeback competing for the cores.
+TMPFS = Path("/dev/shm")
+
+
+def log_root() -> Path | None:
+    """Where server logs go: tmpfs when available, else the default temp directory."""
+    return TMPFS if TMPFS.is_dir() and os.access(TMPFS, os.W_OK) else None
+
+
+# The resource attribute naming the configuration an exported span comes from.
+CONFIG_ATTRIBUTE = "bench.config"
 
 
 class ServerError(Exception):
@@ -97,6 +112,8 @@ class Server:
     env_overrides: dict[str, str]
     cpus: str
     pids: list[int] = field(default_factory=list)
+    # time.monotonic() when the last load run on this server ended (0: none yet).
+    last_load_end: float = 0.0
 
     @property
     def pgid(self) -> int:
@@ -108,6 +125,11 @@ class Server:
     def log_tail(self, lines: int = 30) -> str:
         text = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
+
+    def truncate_log(self) -> None:
+        """Empty the log before a run, so it never grows past one run's lines. The server
+        appends (O_APPEND): its next line lands at the new end, not at its old offset."""
+        os.truncate(self.log_path, 0)
 
     def wait_ready(self, timeout_s: float = 90.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -135,8 +157,10 @@ class Server:
 
     def _check_processes(self) -> None:
         workers = [p for p in self.pids if p != self.pgid and int(_stat_fields(p)[1]) == self.pgid]
-        if len(workers) != 1:
-            raise ServerError(f"{self.config.name}: expected 1 worker, found {workers}")
+        if len(workers) != self.config.workers:
+            raise ServerError(
+                f"{self.config.name}: expected {self.config.workers} worker(s), found {workers}"
+            )
         for pid in self.pids:
             status = (Path("/proc") / str(pid) / "status").read_text()
             allowed = next(ln for ln in status.splitlines() if ln.startswith("Cpus_allowed_list"))
@@ -182,25 +206,40 @@ class Server:
             )
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """SIGTERM the group, SIGKILL what is left; only this server's group is signalled."""
-        for sig, wait_s in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(self.pgid, sig)
-            except ProcessLookupError:
-                break
-            deadline = time.monotonic() + wait_s
-            while time.monotonic() < deadline and group_members(self.pgid):
-                time.sleep(0.05)
-            if not group_members(self.pgid):
-                break
+        stop_all([self], timeout_s)
+
+
+def stop_all(servers: Sequence[Server], timeout_s: float = 10.0) -> None:
+    """SIGTERM every server's group, SIGKILL what is left: the servers shut down side by side,
+    not one after the other. Only these servers' process groups are signalled."""
+    for sig, wait_s in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 5.0)):
+        running = [s for s in servers if group_members(s.pgid)]
+        for s in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(s.pgid, sig)
+        deadline = time.monotonic() + wait_s
+        while running and time.monotonic() < deadline:
+            time.sleep(0.1)
+            running = [s for s in running if group_members(s.pgid)]
+        if not running:
+            break
+    for s in servers:
         with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=5)
+            s.process.wait(timeout=5)
 
 
-def start(config: Config, workdir: Path, cpus: str) -> Server:
-    """Start a configuration's gunicorn pinned to ``cpus``; returns before it is ready."""
+def start(
+    config: Config, workdir: Path, cpus: str, log_dir: Path, otlp_url: str | None = None
+) -> Server:
+    """Start a configuration's gunicorn pinned to ``cpus``; returns before it is ready. An
+    ``otlp`` configuration exports to ``otlp_url``, its spans tagged with its name."""
     port = free_port()
     overrides = {"PORT": str(port), "HOST": "127.0.0.1", **config.env}
+    if config.otlp:
+        if otlp_url is None:
+            raise ServerError(f"{config.name} exports spans, but no OTLP receiver is running")
+        overrides["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp_url
+        overrides["OTEL_RESOURCE_ATTRIBUTES"] = f"{CONFIG_ATTRIBUTE}={quote(config.name)}"
     if config.multiproc_dir:
         metrics_dir = workdir / f"metrics-{config.name}-{port}"
         metrics_dir.mkdir(parents=True)
@@ -213,11 +252,11 @@ def start(config: Config, workdir: Path, cpus: str) -> Server:
     env.update(overrides)
     command = [
         "taskset", "-c", cpus, str(BIN / "gunicorn"), *config.gunicorn_args,
-        "--workers", "1", "--no-control-socket", "--bind", f"127.0.0.1:{port}",
+        "--workers", str(config.workers), "--no-control-socket", "--bind", f"127.0.0.1:{port}",
         *([config.app] if config.app else []),
     ]  # fmt: skip
-    log_path = workdir / f"{config.name}-{port}.log"
-    with log_path.open("wb") as log:
+    log_path = log_dir / f"{config.name}-{port}.log"
+    with log_path.open("ab") as log:
         process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
