@@ -8,7 +8,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from tests.bench.configs import Config
+from tests.support.processes import free_port, group_members, proc_stat
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -47,36 +47,11 @@ class ServerError(Exception):
     """A server did not start, became unready, or changed its processes mid-run."""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _stat_fields(pid: int) -> list[str]:
-    # Fields after the command name, which may itself contain spaces and parentheses.
-    return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
-
-
-def group_members(pgid: int) -> list[int]:
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = _stat_fields(int(entry.name))
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(entry.name))
-    return sorted(members)
-
-
 def cpu_ticks(pids: list[int]) -> int:
     """utime + stime of the processes (all their threads) and of their reaped children."""
     total = 0
     for pid in pids:
-        fields = _stat_fields(pid)
+        fields = proc_stat(pid)
         total += sum(int(v) for v in fields[11:15])
     return total
 
@@ -156,7 +131,7 @@ class Server:
         raise ServerError(f"{self.config.name}: not ready after {timeout_s}s:\n{self.log_tail()}")
 
     def _check_processes(self) -> None:
-        workers = [p for p in self.pids if p != self.pgid and int(_stat_fields(p)[1]) == self.pgid]
+        workers = [p for p in self.pids if p != self.pgid and int(proc_stat(p)[1]) == self.pgid]
         if len(workers) != self.config.workers:
             raise ServerError(
                 f"{self.config.name}: expected {self.config.workers} worker(s), found {workers}"
