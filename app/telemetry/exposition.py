@@ -89,7 +89,7 @@ class MultiprocessDirCollector(Collector):
         self.path = path
 
     def collect(self) -> Iterator[Metric]:
-        files = sum(1 for _ in self.path.glob("*.db"))
+        files = sum(1 for entry in self.path.iterdir() if entry.is_file())
         yield GaugeMetricFamily(
             "glassbox_metrics_multiprocess_files",
             "Files in the multiprocess metrics directory (they accumulate with worker churn).",
