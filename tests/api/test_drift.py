@@ -1,16 +1,13 @@
 """GET /drift in process: the report equals the oracle on exactly the rows that were sent."""
 
-from fastapi.testclient import TestClient
-
 from app.model.generator import SHIFTS, generate
+from tests.api.conftest import make_client
 from tests.conftest import BUNDLED_MODEL_DIR
 from tests.support.drift_check import check_metrics, check_report
 from tests.support.drift_oracle import Oracle
 
 
 def test_drift_report_equals_the_oracle() -> None:
-    from tests.api.conftest import make_client
-
     singles = list(generate(40, seed=31, population=SHIFTS["older"]).records())
     batch = list(generate(300, seed=32, population=SHIFTS["more_missing"]).records())
     with make_client() as client:
@@ -25,9 +22,7 @@ def test_drift_report_equals_the_oracle() -> None:
     check_metrics(metrics, oracle, singles + batch)
 
 
-def test_a_fresh_service_reports_no_statistics(client: TestClient) -> None:
-    from tests.api.conftest import make_client
-
+def test_a_fresh_service_reports_no_statistics() -> None:
     with make_client() as fresh:
         report = fresh.get("/drift").json()
     assert report["since_start"]["features"]["age"]["psi"] is None
@@ -37,8 +32,6 @@ def test_a_fresh_service_reports_no_statistics(client: TestClient) -> None:
 
 
 def test_drift_recording_can_be_switched_off() -> None:
-    from tests.api.conftest import make_client
-
     with make_client(drift_enabled=False) as client:
         client.post("/predict", json={"age": 30, "signup_month": "June"})
         report = client.get("/drift").json()

@@ -3,6 +3,7 @@ ids the logs and the response headers carry; a dead or hanging collector costs n
 loses no span unaccounted; every line the processes print is JSON."""
 
 import json
+import os
 import signal
 import time
 from pathlib import Path
@@ -89,18 +90,18 @@ def test_spans_logs_and_headers_share_ids(tmp_path: Path) -> None:
 def test_a_broken_collector_costs_no_request_and_no_unaccounted_span(
     tmp_path: Path, collector: str
 ) -> None:
-    def run(endpoint: str) -> tuple[list[httpx2.Response], float, int]:
+    def run(endpoint: str) -> tuple[list[httpx2.Response], float]:
         env = TRACING_ENV | {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint}
         with gunicorn(tmp_path, workers=2, env=env) as server:
             responses = send(server, 40)
-            return responses, stop(server), 0
+            return responses, stop(server)
 
     if collector == "closed-port":
-        responses, shutdown_s, _ = run(f"http://127.0.0.1:{free_port()}")
+        responses, shutdown_s = run(f"http://127.0.0.1:{free_port()}")
         received = 0
     else:
         with otlp_receiver(hang=True) as receiver:
-            responses, shutdown_s, _ = run(receiver.url)
+            responses, shutdown_s = run(receiver.url)
             received = len(receiver.spans)
 
     assert [r.status_code for r in responses] == [200] * 40
@@ -119,8 +120,6 @@ def test_every_line_the_processes_print_is_json(tmp_path: Path) -> None:
         send(server, 5)
         httpx2.post(f"{server.url}/predict", json={"age": "x"}, timeout=10.0)
         victim = server.worker_pids()[0]
-        import os
-
         os.kill(victim, signal.SIGKILL)  # a worker crash; the master replaces it
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and victim in server.worker_pids():
