@@ -13,13 +13,16 @@ import json
 import logging
 import logging.config
 import os
+import random
 import sys
 import threading
+import time
 from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Literal, TextIO
 
+import orjson
 import structlog
 from opentelemetry import trace
 
@@ -45,6 +48,34 @@ def add_pid(logger: Any, method: str, event: MutableMapping[str, Any]) -> Mutabl
     return event
 
 
+class IsoTimestamp:
+    """``ts``: UTC ISO 8601 with microseconds, like structlog's ``TimeStamper(fmt="iso",
+    utc=True)`` at a third of its cost: the date and time are formatted once per second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(
+        self, logger: Any, method: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        now_us = time.time_ns() // 1000
+        second, micros = divmod(now_us, 1_000_000)
+        if second != self._second:
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        event["ts"] = f"{self._prefix}.{micros:06d}Z"
+        return event
+
+
+def render_json(event: Any, **kwargs: Any) -> str:
+    """JSON text by orjson: ~6x faster than json.dumps on a request line. NaN becomes null."""
+    return orjson.dumps(event, **kwargs).decode()
+
+
+_timestamp = IsoTimestamp()
+
+
 class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever sys.stdout is at the time (tests swap it)."""
 
@@ -53,13 +84,18 @@ class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().emit(record)
 
 
+def write_line(line: str) -> None:
+    """One line to whatever sys.stdout is now (tests swap it): one write, one flush."""
+    out = sys.stdout
+    out.write(line)
+    out.flush()
+
+
 class StdoutLineLogger:
     """The cheapest structlog output: one write and one flush per rendered line."""
 
     def msg(self, message: str) -> None:
-        out = sys.stdout
-        out.write(message + "\n")
-        out.flush()
+        write_line(message + "\n")
 
     debug = info = warning = error = critical = exception = msg
 
@@ -108,18 +144,14 @@ def wants_json(log_format: LogFormat) -> bool:
 
 
 def _shared_processors() -> list[Any]:
-    return [
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
-        add_trace_context,
-        add_pid,
-    ]
+    # No merge_contextvars: nothing binds context variables; request fields reach the
+    # canonical line through app.telemetry.request_context.
+    return [structlog.processors.add_log_level, _timestamp, add_trace_context, add_pid]
 
 
 def _renderer(json_lines: bool) -> Any:
     if json_lines:
-        return structlog.processors.JSONRenderer()
+        return structlog.processors.JSONRenderer(serializer=render_json)
     return structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
 
 
@@ -188,10 +220,43 @@ def configure_logging(level: str = "INFO", log_format: LogFormat = "auto") -> No
     _route_crashes()
 
 
-def request_logger() -> Any:
-    """The logger of the canonical request lines. Lazy: it binds to the configuration in force
-    at its first line (so ``structlog.testing.capture_logs`` sees it), then caches itself."""
-    return structlog.get_logger(REQUEST_LOGGER)
+class RequestLog:
+    """The canonical request lines: successful fast requests may be sampled, the rest never.
+
+    In JSON mode a line is rendered here, straight to the chain's output: the middleware has
+    already put in everything the chain's processors would add (logger, pid, trace and span
+    ids), so only the level and the timestamp are left, and the line is the same as the
+    chain's. Through the structlog bound logger it cost ~40 µs a request under load, most of a
+    target of ~20; this way ~10. On a terminal the line takes the chain, for its colours.
+    """
+
+    def __init__(
+        self, sample_ratio: float, slow_seconds: float, level: str, log_format: LogFormat
+    ) -> None:
+        self.sample_ratio = sample_ratio
+        self.slow_seconds = slow_seconds
+        self._info_enabled = logging.getLevelName(level) <= logging.INFO
+        self._json = wants_json(log_format)
+        self._console = structlog.get_logger(REQUEST_LOGGER)
+
+    def write(self, status: int, seconds: float, fields: dict[str, Any]) -> None:
+        """Write (or sample away) one request's line. ``fields`` becomes the line."""
+        if status >= 500:
+            level = "error"
+        else:
+            if not self._info_enabled:
+                return
+            keep = status >= 400 or seconds >= self.slow_seconds or self.sample_ratio >= 1.0
+            if not keep and random.random() >= self.sample_ratio:
+                return
+            level = "info"
+        if not self._json:
+            getattr(self._console, level)("request", **fields)
+            return
+        fields["event"] = "request"
+        fields["level"] = level
+        _timestamp(None, level, fields)
+        write_line(orjson.dumps(fields, default=repr).decode() + "\n")
 
 
 def _route_crashes() -> None:

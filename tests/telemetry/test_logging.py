@@ -3,6 +3,8 @@ other logger through the same chain; JSON lines that parse."""
 
 import json
 import logging
+import os
+import re
 import warnings
 
 import lightgbm
@@ -22,64 +24,96 @@ OK_ROW = {"age": 30, "signup_month": "June", "tenure_months": 7}
 
 
 def app_client(**settings: object) -> TestClient:
+    settings.setdefault("log_format", "json")
     return TestClient(create_app(Settings(model_dir=BUNDLED_MODEL_DIR, **settings)))  # type: ignore[arg-type]
 
 
-def request_lines(logs: list[dict[str, object]]) -> list[dict[str, object]]:
-    return [e for e in logs if e.get("event") == "request"]
+def request_lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
+    """The canonical request lines the app wrote to stdout, parsed."""
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
+    return [line for line in lines if line.get("event") == "request"]
 
 
-def test_one_canonical_line_per_prediction() -> None:
-    client = app_client()
-    with capture_logs() as logs, client:
+def test_one_canonical_line_per_prediction(capsys: pytest.CaptureFixture[str]) -> None:
+    with app_client() as client:
         response = client.post("/predict", json=OK_ROW, headers={"x-request-id": "req-1"})
-    (line,) = request_lines(logs)
+    (line,) = request_lines(capsys)
     body = response.json()
+    assert line["logger"] == "glassbox.request"
     assert line["method"] == "POST"
     assert line["route"] == "/predict"
     assert line["status"] == 200
-    assert line["duration_ms"] > 0
+    assert line["duration_ms"] > 0  # type: ignore[operator]
     assert line["prediction_id"] == body["prediction_id"]
     assert line["model_version"] == body["model_version"]
     assert line["churn_probability"] == body["churn_probability"]
     assert line["request_id"] == "req-1"
     assert line["trace_id"] == response.headers["traceresponse"].split("-")[1]
-    assert isinstance(line["span_id"], str)
-    assert isinstance(line["pid"], int)
-    assert line["log_level"] == "info"
+    assert line["span_id"] == response.headers["traceresponse"].split("-")[2]
+    assert line["pid"] == os.getpid()
+    assert line["level"] == "info"
     assert not {"age", "signup_month", "tenure_months"} & line.keys(), "no feature values"
 
 
-def test_a_batch_line_counts_rows() -> None:
-    client = app_client()
-    with capture_logs() as logs, client:
+def test_the_request_line_has_the_shape_of_every_other_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Written by the fast path, the line carries what the structlog chain would add."""
+    with app_client() as client:
+        client.post("/predict", json=OK_ROW)
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x]
+    request = next(line for line in lines if line["event"] == "request")
+    other = next(line for line in lines if line["event"] != "request")
+    assert {"event", "level", "ts", "logger", "pid"} <= request.keys() & other.keys()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", str(request["ts"]))
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", str(other["ts"]))
+
+
+def test_a_batch_line_counts_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    with app_client() as client:
         client.post("/predict/batch", json={"rows": [OK_ROW] * 4})
-    (line,) = request_lines(logs)
+    (line,) = request_lines(capsys)
     assert line["rows"] == 4
-    assert len(line["prediction_id_prefix"]) == 24
+    assert len(line["prediction_id_prefix"]) == 24  # type: ignore[arg-type]
     assert "churn_probability" not in line
 
 
-def test_probes_are_not_logged() -> None:
-    client = app_client()
-    with capture_logs() as logs, client:
+def test_probes_are_not_logged(capsys: pytest.CaptureFixture[str]) -> None:
+    with app_client() as client:
         for path in ("/healthz", "/readyz", "/metrics"):
             client.get(path)
-    assert request_lines(logs) == []
+    assert request_lines(capsys) == []
 
 
-def test_sampling_drops_successes_but_keeps_errors_and_slow_requests() -> None:
-    client = app_client(log_sample_ratio=0.0)
-    with capture_logs() as logs, client:
+def test_sampling_drops_successes_but_keeps_errors_and_slow_requests(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with app_client(log_sample_ratio=0.0) as client:
         for _ in range(5):
             client.post("/predict", json=OK_ROW)
+            client.post("/predict", json=OK_ROW)
         client.post("/predict", json={"age": "x", "signup_month": "June"})
-    assert [line["status"] for line in request_lines(logs)] == [422]
+    assert [line["status"] for line in request_lines(capsys)] == [422]
 
-    slow = app_client(log_sample_ratio=0.0, latency_slo_seconds=1e-9)
-    with capture_logs() as logs, slow:
+    with app_client(log_sample_ratio=0.0, latency_slo_seconds=1e-9) as slow:
         slow.post("/predict", json=OK_ROW)
-    assert [line["status"] for line in request_lines(logs)] == [200]
+    assert [line["status"] for line in request_lines(capsys)] == [200]
+
+
+def test_request_lines_follow_the_log_level(capsys: pytest.CaptureFixture[str]) -> None:
+    with app_client(log_level="WARNING") as client:
+        client.post("/predict", json=OK_ROW)
+        client.post("/predict", json={"age": "x", "signup_month": "June"})
+    assert request_lines(capsys) == []
+
+
+def test_on_a_terminal_the_request_line_takes_the_structlog_chain() -> None:
+    client = app_client(log_format="console")
+    with capture_logs() as logs, client:
+        client.post("/predict", json=OK_ROW)
+    (line,) = [e for e in logs if e.get("event") == "request"]
+    assert line["route"] == "/predict"
+    assert line["log_level"] == "info"
 
 
 def test_json_lines_parse_and_carry_trace_ids(capsys: pytest.CaptureFixture[str]) -> None:
