@@ -10,10 +10,15 @@ schema enforces them), so shifting feature j's values and edges by an offset tha
 feature in its own disjoint range turns twelve searches into one ``np.searchsorted`` over the
 concatenated edges. Shifting is monotonic, so order and ties are kept (a value within ~1e-11 of
 an edge could round onto it; the inputs here carry no such precision).
+
+One row (the common request) takes a plain-Python path instead: a ``bisect`` per feature costs
+a third of the five numpy calls above on one row. Tests check that both paths agree.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -66,6 +71,7 @@ class Binner:
     def __init__(self, contract: FeatureContract, profile: dict[str, Any]) -> None:
         features: list[FeatureBins] = []
         all_edges: list[np.ndarray] = []
+        own_edges: list[np.ndarray] = []
         offsets: list[float] = []
         adjust: list[int] = []
         missing_index: list[int] = []
@@ -90,6 +96,7 @@ class Binner:
             # Shift [low, high] (and the edges inside it) to start at `cursor`.
             offset = cursor - float(low)
             offsets.append(offset)
+            own_edges.append(edges)
             all_edges.append(edges + offset)
             adjust.append(start - edges_before)
             missing_index.append(start + len(labels))
@@ -112,6 +119,11 @@ class Binner:
         self._offsets = np.asarray(offsets)
         self._adjust = np.asarray(adjust, dtype=np.intp)
         self._missing = np.asarray(missing_index, dtype=np.intp)
+        # One row's path: per feature, its own (unshifted) edges, first bin and missing bin.
+        self._per_feature = tuple(
+            (tuple(edges.tolist()), f.start, f.stop - 1)
+            for edges, f in zip(own_edges, features, strict=True)
+        )
         if contract.names != [f.name for f in features]:  # pragma: no cover - by construction
             raise ValueError("binner layout does not follow the contract")
 
@@ -120,6 +132,14 @@ class Binner:
         shifted = matrix + self._offsets
         index = np.searchsorted(self._edges, shifted, side="right") + self._adjust
         return np.where(np.isnan(matrix), self._missing, index)
+
+    def row_indices(self, row: Sequence[float]) -> list[int]:
+        """The flat bin index of each feature of one encoded row (NaN for missing), the same
+        as ``indices`` gives for a one-row matrix."""
+        return [
+            missing if value != value else start + bisect_right(edges, value)
+            for value, (edges, start, missing) in zip(row, self._per_feature, strict=True)
+        ]
 
     def counts(self, matrix: np.ndarray) -> np.ndarray:
         """Bin counts of a batch, as one int64 array of the layout's size."""

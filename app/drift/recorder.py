@@ -16,7 +16,7 @@ class DriftRecorder:
     def record(self, matrix: np.ndarray) -> None:
         """Count the bins of an encoded (n_rows, n_features) matrix."""
         if matrix.shape[0] == 1:
-            self.store.add_one_each(self.binner.indices(matrix)[0])
+            self.store.add_one_each(self.binner.row_indices(matrix[0].tolist()))
         else:
             self.store.add(self.binner.counts(matrix))
 

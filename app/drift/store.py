@@ -11,21 +11,29 @@ the counts in memory.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 
+def _add_one_each(cells: memoryview, indices: Iterable[int]) -> None:
+    """One count for each (distinct) index: one row's bins. Item by item on a memoryview, which
+    for a dozen cells is several times cheaper than numpy's fancy indexing."""
+    for i in indices:
+        cells[i] += 1
+
+
 class MemoryCounts:
     def __init__(self, size: int) -> None:
         self._counts = np.zeros(size, dtype=np.int64)
+        self._cells = self._counts.data
 
     def add(self, counts: np.ndarray) -> None:
         self._counts += counts
 
-    def add_one_each(self, indices: np.ndarray) -> None:
-        """One count for each (distinct) index: one row's bins."""
-        self._counts[indices] += 1
+    def add_one_each(self, indices: Iterable[int]) -> None:
+        _add_one_each(self._cells, indices)
 
     def total(self) -> np.ndarray:
         return self._counts.copy()
@@ -38,14 +46,18 @@ class SharedCounts:
         self.directory = directory
         self.prefix = f"drift_{model_version}_"
         self.size = size
-        self._counts: np.memmap | None = None
+        self._counts: np.ndarray | None = None
+        self._cells = memoryview(b"")
         self._pid = 0
 
-    def _own(self) -> np.memmap:
+    def _own(self) -> np.ndarray:
         pid = os.getpid()
         if self._counts is None or self._pid != pid:
             path = self.directory / f"{self.prefix}{pid}.counts"
-            self._counts = np.memmap(path, dtype=np.int64, mode="w+", shape=(self.size,))
+            counts = np.memmap(path, dtype=np.int64, mode="w+", shape=(self.size,))
+            # A plain ndarray over the same pages: the memmap subclass slows every operation.
+            self._counts = counts.view(np.ndarray)
+            self._cells = self._counts.data
             self._pid = pid
         return self._counts
 
@@ -53,8 +65,9 @@ class SharedCounts:
         own = self._own()
         own += counts
 
-    def add_one_each(self, indices: np.ndarray) -> None:
-        self._own()[indices] += 1
+    def add_one_each(self, indices: Iterable[int]) -> None:
+        self._own()
+        _add_one_each(self._cells, indices)
 
     def files(self) -> list[Path]:
         return sorted(self.directory.glob(f"{self.prefix}*.counts"))

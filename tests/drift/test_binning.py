@@ -64,6 +64,14 @@ def test_one_row_and_a_batch_bin_the_same() -> None:
                               BINNER.indices(matrix)[i])  # fmt: skip
 
 
+@pytest.mark.parametrize("source", ["generated", "edges and bounds"])
+def test_the_one_row_path_bins_as_the_vectorized_one(source: str) -> None:
+    records = list(generate(500, seed=3).records()) if source == "generated" else edge_records()
+    matrix = ENCODER.encode_rows(records)
+    for i, row in enumerate(matrix.tolist()):
+        assert BINNER.row_indices(row) == BINNER.indices(matrix)[i].tolist()
+
+
 def test_counts_of_a_merge_are_the_merge_of_counts() -> None:
     a = list(generate(400, seed=1).records())
     b = list(generate(300, seed=2, population=SHIFTS["older"]).records())
