@@ -11,6 +11,10 @@ from app.settings import Settings
 from app.telemetry.logging import configure_logging, stdlib_config
 
 _settings = Settings()
+# The model's thread count, fixed for the workers' OpenMP runtime before any of them loads
+# LightGBM; the predictor then passes none per call (that costs ~10 µs a prediction). A value
+# already in the environment wins, and the predictor passes its own count per call again.
+os.environ.setdefault("OMP_NUM_THREADS", str(_settings.model_threads))
 
 wsgi_app = "app.main:create_app()"
 worker_class = "app.worker.Worker"

@@ -11,7 +11,8 @@ import pytest
 from app.model.card import CARD_FILE, MODEL_FILE
 from app.model.errors import ModelCardError, ModelIntegrityError, ModelLoadError
 from app.model.generator import generate
-from app.model.predictor import Predictor
+from app.model.predictor import Predictor, threads_per_call
+from tests.conftest import BUNDLED_MODEL_DIR
 
 
 def _rewrite_card_sha(model_dir: Path) -> None:
@@ -107,3 +108,20 @@ def test_decisions_follow_the_card_threshold(predictor: Predictor) -> None:
     decided = predictor.decide(np.array([threshold - 1e-9, threshold, threshold + 0.1]))
     assert decided.churn.tolist() == [False, True, True]
     assert decided.churned == 2
+
+
+def test_threads_go_with_each_call_unless_the_process_already_fixes_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert threads_per_call(1) is None
+    assert threads_per_call(2) == 2
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert threads_per_call(1) == 1
+
+
+def test_predictions_do_not_depend_on_how_threads_are_set() -> None:
+    records = list(generate(200, seed=8).records())
+    per_call = Predictor.load(BUNDLED_MODEL_DIR, num_threads=1).predict_proba(records)
+    from_process = Predictor.load(BUNDLED_MODEL_DIR, num_threads=None).predict_proba(records)
+    assert np.array_equal(per_call, from_process)
