@@ -22,7 +22,12 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from app.api.body_limit import BodyLimit
 from app.api.deps import ServiceState
 from app.api.errors import failure_label_pairs, install_error_handlers
-from app.api.routes import PREDICTION_ROUTES, drift_router, operations_router, prediction_router
+from app.api.routes import (
+    PREDICTION_ROUTES,
+    add_drift_routes,
+    add_operations_routes,
+    add_prediction_routes,
+)
 from app.api.schemas import build_schemas
 from app.drift.binning import Binner
 from app.drift.monitor import DriftMonitor
@@ -33,13 +38,13 @@ from app.drift.status import Thresholds
 from app.drift.store import open_counts
 from app.model.card import CARD_FILE, PROFILE_FILE, ModelCard
 from app.model.errors import ModelError
-from app.model.predictor import Predictor
+from app.model.predictor import Predictor, threads_per_call
 from app.settings import Settings
 from app.telemetry.drift_collector import DriftCollector
 from app.telemetry.exposition import histogram_bucket_counts, multiprocess_dir
-from app.telemetry.logging import configure_logging, request_logger, route_lightgbm_logs
+from app.telemetry.logging import RequestLog, configure_logging, route_lightgbm_logs
 from app.telemetry.metrics import Metrics, ModelLabels
-from app.telemetry.middleware import RequestLog, RequestTelemetryMiddleware
+from app.telemetry.middleware import RequestTelemetryMiddleware
 from app.telemetry.tracing import TracerRef, resource_attributes, setup_tracing
 
 logger = logging.getLogger("glassbox")
@@ -49,7 +54,7 @@ async def _load_model(state: ServiceState) -> None:
     settings = state.settings
     try:
         predictor = await run_in_threadpool(
-            Predictor.load, settings.model_dir, settings.model_threads
+            Predictor.load, settings.model_dir, threads_per_call(settings.model_threads)
         )
         if predictor.version != state.card.version:
             raise ModelError(
@@ -83,7 +88,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             state.metrics.spans_were_dropped,
             exporter=state.span_exporter,
         )  # fmt: skip
-        state.tracer_ref.tracer = tracing.tracer
+        state.tracer_ref.use(tracing.tracer)
     await _load_model(state)
     if state.drift_monitor is not None:
         state.drift_monitor.start()
@@ -180,20 +185,19 @@ def create_app(
         # on when a global tracer provider exists; this keeps it off whatever else is installed.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.state.service = ServiceState(
+    state = app.state.service = ServiceState(
         settings=settings, card=card, metrics=metrics, tracer_ref=tracer_ref,
         span_exporter=span_exporter,
         drift_monitor=drift.monitor if settings.drift_enabled else None,
     )  # fmt: skip
     install_error_handlers(app, card.contract.names, metrics.count_validation_failures)
-    app.include_router(
-        prediction_router(
-            schemas, metrics, tracer_ref, drift.recorder if settings.drift_enabled else None,
-            settings.threadpool_min_rows,
-        )
-    )  # fmt: skip
-    app.include_router(drift_router(drift.report))
-    app.include_router(operations_router(metrics, [drift.collector]))
+    # Routes go on the app's own router, the predictions first: an included router is one more
+    # layer of matching on every request.
+    add_prediction_routes(
+        app.router, state, schemas, drift.recorder if settings.drift_enabled else None
+    )
+    add_drift_routes(app.router, drift.report)
+    add_operations_routes(app.router, metrics, [drift.collector])
     # Middleware added last runs first: telemetry sees every response, the 413s included.
     app.add_middleware(
         BodyLimit,
@@ -204,10 +208,9 @@ def create_app(
     request_log = None
     if settings.request_log_enabled:
         request_log = RequestLog(
-            request_logger(),
-            settings.log_sample_ratio,
-            slow_seconds=settings.latency_slo_seconds,
-        )
+            settings.log_sample_ratio, settings.latency_slo_seconds, settings.log_level,
+            settings.log_format,
+        )  # fmt: skip
     app.add_middleware(
         RequestTelemetryMiddleware,
         routes=PREDICTION_ROUTES,

@@ -10,12 +10,21 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry.trace import Span
+
 
 @dataclass(slots=True)
 class RequestRecord:
     request_id: str
     started_ns: int  # wall clock, for spans timed after the fact
     fields: dict[str, Any] = field(default_factory=dict)
+    # The server span when this request is sampled (recording), else None: handlers check this
+    # rather than looking the current span up in the OpenTelemetry context.
+    sampled_span: Span | None = None
+
+    def annotate(self, **fields: Any) -> None:
+        """Add fields to this request's log line."""
+        self.fields.update(fields)
 
 
 _current: ContextVar[RequestRecord | None] = ContextVar("glassbox_request", default=None)
@@ -23,13 +32,6 @@ _current: ContextVar[RequestRecord | None] = ContextVar("glassbox_request", defa
 
 def current_request() -> RequestRecord | None:
     return _current.get()
-
-
-def annotate(**fields: Any) -> None:
-    """Add fields to the current request's log line (no-op outside a request)."""
-    record = _current.get()
-    if record is not None:
-        record.fields.update(fields)
 
 
 def open_record(record: RequestRecord) -> object:

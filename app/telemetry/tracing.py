@@ -120,6 +120,12 @@ class TracerRef:
 
     def __init__(self) -> None:
         self.tracer: Any = NoOpTracer()
+        # False until a provider is set up (or never, with tracing off): no spans, no ids.
+        self.enabled = False
+
+    def use(self, tracer: Tracer) -> None:
+        self.tracer = tracer
+        self.enabled = True
 
 
 @dataclass

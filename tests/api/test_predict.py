@@ -6,6 +6,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
+from app.api.schemas import BatchPredictionOut, PredictionOut
 from app.model.generator import generate
 from app.model.predictor import Predictor
 from tests.api.conftest import make_client
@@ -56,6 +57,20 @@ def test_an_integer_is_accepted_for_a_number_feature(client: TestClient) -> None
         "/predict", json={"age": 30, "signup_month": "May", "monthly_charges": 70}
     )
     assert response.status_code == 200
+
+
+def test_bodies_are_what_the_openapi_document_promises(client: TestClient) -> None:
+    """The handlers render their JSON themselves (orjson): it must still be the models'."""
+    single = client.post("/predict", json={"age": 30, "signup_month": "June"})
+    assert single.headers["content-type"] == "application/json"
+    PredictionOut.model_validate_json(single.content, strict=True)
+    batch = client.post("/predict/batch", json={"rows": [{"age": 30, "signup_month": "June"}] * 3})
+    assert batch.headers["content-type"] == "application/json"
+    BatchPredictionOut.model_validate_json(batch.content, strict=True)
+    paths = client.get("/openapi.json").json()["paths"]
+    for path, model in (("/predict", "PredictionOut"), ("/predict/batch", "BatchPredictionOut")):
+        ok = paths[path]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert ok == {"$ref": f"#/components/schemas/{model}"}
 
 
 def test_prediction_ids_are_unique(client: TestClient) -> None:

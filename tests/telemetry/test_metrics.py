@@ -5,12 +5,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from app.api.errors import REASONS, classify
 from app.main import create_app
 from app.settings import Settings
-from app.telemetry.metrics import latency_buckets, observe_many
+from app.telemetry.metrics import HistogramWriter, latency_buckets, value_adder
 from tests.conftest import BUNDLED_MODEL_DIR
 from tests.support.metrics import samples, series_count, value
 
@@ -30,24 +30,37 @@ def scrape(client: TestClient) -> str:
 
 
 @pytest.mark.parametrize("mode", ["single-process", "multiprocess"])
-def test_observe_many_equals_one_observe_per_value(
-    mode: str, request: pytest.FixtureRequest
+@pytest.mark.parametrize("method", ["observe", "observe_many"])
+def test_histogram_writer_observes_exactly_as_the_library(
+    mode: str, method: str, request: pytest.FixtureRequest
 ) -> None:
     if mode == "multiprocess":
         request.getfixturevalue("multiprocess_dir")
     edges = (0.1, 0.25, 0.5, 0.75)
-    values = np.array([0.0, 0.1, 0.1000001, 0.3, 0.5, 0.9, 1.0, 0.25, 0.05])
-    one, many = CollectorRegistry(), CollectorRegistry()
+    values = np.array([0.0, 0.1, 0.1000001, 0.3, 0.5, 0.9, 1.0, 0.25, 0.05, 0.75, 7.0, -1.0])
+    one, ours = CollectorRegistry(), CollectorRegistry()
     by_one = Histogram("h_one", "h", buckets=edges, registry=one)
-    by_many = Histogram("h_many", "h", buckets=edges, registry=many)
+    writer = HistogramWriter(Histogram("h_ours", "h", buckets=edges, registry=ours))
     for v in values:
         by_one.observe(float(v))
-    observe_many(by_many, edges, values)
-    got = {name.replace("h_many", "h_one"): v for name, v in samples_of(many).items()}
+    if method == "observe":
+        for v in values:
+            writer.observe(float(v))
+    else:
+        writer.observe_many(values)
+    got = {name.replace("h_ours", "h_one"): v for name, v in samples_of(ours).items()}
     want = samples_of(one)
     # Buckets and count exactly; the sum up to float rounding (it is added in another order).
     assert got.pop("h_one_sum[]") == pytest.approx(want.pop("h_one_sum[]"), rel=1e-12)
     assert got == want
+
+
+def test_value_adder_counts_as_inc_does() -> None:
+    registry = CollectorRegistry()
+    counter = Counter("c", "c", ["outcome"], registry=registry)
+    counter.labels("a").inc(2)
+    value_adder(counter.labels("a"))(3)
+    assert registry.get_sample_value("c_total", {"outcome": "a"}) == 5
 
 
 def samples_of(registry: CollectorRegistry) -> dict[str, float]:
