@@ -26,6 +26,8 @@ import orjson
 import structlog
 from opentelemetry import trace
 
+from app.telemetry.request_context import current_request
+
 LogFormat = Literal["auto", "json", "console"]
 # The logger the canonical request lines go to.
 REQUEST_LOGGER = "glassbox.request"
@@ -34,12 +36,18 @@ REQUEST_LOGGER = "glassbox.request"
 def add_trace_context(
     logger: Any, method: str, event: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """Add the current span's trace and span ids, unless the event names its own."""
+    """Add the trace and span ids of the current span (a sampled one is made current) or, for
+    an unsampled request, of its server span; unless the event names its own."""
     if "trace_id" not in event:
         context = trace.get_current_span().get_span_context()
         if context.is_valid:
             event["trace_id"] = format(context.trace_id, "032x")
             event["span_id"] = format(context.span_id, "016x")
+        else:
+            record = current_request()
+            if record is not None and record.trace_id is not None:
+                event["trace_id"] = record.trace_id
+                event["span_id"] = record.span_id
     return event
 
 

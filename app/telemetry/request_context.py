@@ -18,6 +18,9 @@ class RequestRecord:
     request_id: str
     started_ns: int  # wall clock, for spans timed after the fact
     fields: dict[str, Any] = field(default_factory=dict)
+    # The server span's ids (hex), sampled or not; None with tracing off.
+    trace_id: str | None = None
+    span_id: str | None = None
     # The server span when this request is sampled (recording), else None: handlers check this
     # rather than looking the current span up in the OpenTelemetry context.
     sampled_span: Span | None = None

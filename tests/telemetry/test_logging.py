@@ -18,6 +18,7 @@ from structlog.testing import capture_logs
 from app.main import create_app
 from app.settings import Settings
 from app.telemetry.logging import add_trace_context, configure_logging, route_lightgbm_logs
+from app.telemetry.request_context import RequestRecord, close_record, open_record
 from tests.conftest import BUNDLED_MODEL_DIR
 
 OK_ROW = {"age": 30, "signup_month": "June", "tenure_months": 7}
@@ -171,3 +172,17 @@ def test_events_logged_inside_a_span_carry_its_ids() -> None:
     context = span.get_span_context()
     assert logs[0]["trace_id"] == f"{context.trace_id:032x}"
     assert logs[0]["span_id"] == f"{context.span_id:016x}"
+
+
+def test_events_logged_during_an_unsampled_request_carry_its_ids() -> None:
+    """An unsampled server span is not made current (it would cost every request); the
+    request's record carries its ids instead."""
+    record = RequestRecord(request_id="r", started_ns=0, trace_id="ab" * 16, span_id="cd" * 8)
+    token = open_record(record)
+    try:
+        with capture_logs(processors=[add_trace_context]) as logs:
+            structlog.get_logger().warning("inside")
+    finally:
+        close_record(token)
+    assert logs[0]["trace_id"] == "ab" * 16
+    assert logs[0]["span_id"] == "cd" * 8
