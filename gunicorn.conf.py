@@ -53,6 +53,12 @@ def on_starting(server: object) -> None:
     reset_dir(_multiprocess_dir())
 
 
+def post_fork(server: object, worker: object) -> None:
+    from app.telemetry.multiprocess import use_cached_pid
+
+    use_cached_pid()
+
+
 def child_exit(server: object, worker: object) -> None:
     from app.telemetry.multiprocess import mark_worker_dead
 

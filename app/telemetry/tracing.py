@@ -114,6 +114,19 @@ class BoundedBatchProcessor(SpanProcessor):
         return self._batch.force_flush(timeout_millis)
 
 
+class HashedResource(Resource):
+    """A resource whose hash is computed once. The OTLP encoder groups spans by resource, so it
+    hashes the resource of every span it encodes, and ``Resource.__hash__`` serializes every
+    attribute to JSON each time: a fifth of the encoding's CPU."""
+
+    def __init__(self, resource: Resource) -> None:
+        super().__init__(resource.attributes, resource.schema_url)
+        self._hash = super().__hash__()
+
+    def __hash__(self) -> int:
+        return self._hash
+
+
 class TracerRef:
     """Where the edge finds the tracer: the app is built before the lifespan creates the
     provider (after fork), so the middleware and handlers hold this and read ``.tracer``."""
@@ -192,7 +205,7 @@ def setup_tracing(
     resource = Resource.create({"service.name": "glassbox", **attributes})
     if "OTEL_SERVICE_NAME" in os.environ:
         resource = resource.merge(Resource({"service.name": os.environ["OTEL_SERVICE_NAME"]}))
-    provider = TracerProvider(resource=resource, sampler=default_sampler())
+    provider = TracerProvider(resource=HashedResource(resource), sampler=default_sampler())
     processor = None
     if exporter is None and export_configured():
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter

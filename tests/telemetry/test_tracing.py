@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 from fastapi.testclient import TestClient
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -14,7 +15,7 @@ from opentelemetry.trace import SpanKind
 
 from app.main import create_app
 from app.settings import Settings
-from app.telemetry.tracing import export_configured, setup_tracing
+from app.telemetry.tracing import HashedResource, export_configured, setup_tracing
 from tests.conftest import BUNDLED_MODEL_DIR
 
 OK_ROW = {"age": 30, "signup_month": "June"}
@@ -236,3 +237,12 @@ def test_unset_sampler_follows_a_sampled_caller(monkeypatch: pytest.MonkeyPatch)
     assert names.count("POST /predict") < 1 + 30  # about 6 of 60, never all
     assert any(f"{s.context.trace_id:032x}" == PARENT_TRACE for s in finished(exporter))
     assert all(r.status_code == 200 for r in unsampled)
+
+
+def test_the_hashed_resource_is_the_same_resource() -> None:
+    resource = Resource.create({"service.name": "glassbox", "service.version": "v1"})
+    hashed = HashedResource(resource)
+    assert hashed == resource
+    assert hash(hashed) == hash(resource)
+    assert hashed.attributes == resource.attributes
+    assert {resource: 1}[hashed] == 1

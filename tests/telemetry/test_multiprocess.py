@@ -1,0 +1,39 @@
+"""The multiprocess hooks: a worker's values land in its own files, whoever forked it."""
+
+import os
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry, Counter, multiprocess, values
+
+from app.telemetry.multiprocess import cached_pid, use_cached_pid
+
+
+def test_the_cached_pid_is_this_process_and_a_forked_childs_own() -> None:
+    assert cached_pid() == os.getpid()
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        os.write(write, str(cached_pid()).encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    assert int(os.read(read, 32)) == child
+
+
+def test_with_the_cached_pid_a_forked_child_writes_its_own_file(
+    multiprocess_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(values, "ValueClass", values.ValueClass)  # undone after the test
+    use_cached_pid()
+    counter = Counter("forked", "Counted before and after a fork.", registry=CollectorRegistry())
+    counter.inc()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        counter.inc(10)
+        os._exit(0)
+    os.waitpid(child, 0)
+    files = sorted(path.name for path in multiprocess_dir.iterdir())
+    assert files == sorted([f"counter_{os.getpid()}.db", f"counter_{child}.db"])
+    merged = CollectorRegistry()
+    multiprocess.MultiProcessCollector(merged, str(multiprocess_dir))
+    assert merged.get_sample_value("forked_total") == 11
