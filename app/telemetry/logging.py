@@ -99,6 +99,40 @@ def write_line(line: str) -> None:
     out.flush()
 
 
+class _StdoutFd:
+    """sys.stdout's file descriptor, while sys.stdout is the stream it was read from."""
+
+    def __init__(self) -> None:
+        self._stream: object = None
+        self._fd: int | None = None
+
+    def get(self) -> int | None:
+        out = sys.stdout
+        if out is not self._stream:
+            self._stream = out
+            try:
+                self._fd = out.fileno()
+            except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation included
+                self._fd = None
+        return self._fd
+
+
+_stdout_fd = _StdoutFd()
+
+
+def write_bytes_line(data: bytes) -> None:
+    """A line already encoded, newline included: straight to stdout's descriptor when it has
+    one (every line written through sys.stdout is flushed at once, so nothing is buffered
+    ahead of it), else through sys.stdout."""
+    fd = _stdout_fd.get()
+    if fd is None:
+        write_line(data.decode())
+        return
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 class StdoutLineLogger:
     """The cheapest structlog output: one write and one flush per rendered line."""
 
@@ -264,7 +298,7 @@ class RequestLog:
         fields["event"] = "request"
         fields["level"] = level
         _timestamp(None, level, fields)
-        write_line(orjson.dumps(fields, default=repr).decode() + "\n")
+        write_bytes_line(orjson.dumps(fields, default=repr, option=orjson.OPT_APPEND_NEWLINE))
 
 
 def _route_crashes() -> None:

@@ -17,7 +17,13 @@ from structlog.testing import capture_logs
 
 from app.main import create_app
 from app.settings import Settings
-from app.telemetry.logging import add_trace_context, configure_logging, route_lightgbm_logs
+from app.telemetry.logging import (
+    add_trace_context,
+    configure_logging,
+    route_lightgbm_logs,
+    write_bytes_line,
+    write_line,
+)
 from app.telemetry.request_context import RequestRecord, close_record, open_record
 from tests.conftest import BUNDLED_MODEL_DIR
 
@@ -186,3 +192,13 @@ def test_events_logged_during_an_unsampled_request_carry_its_ids() -> None:
         close_record(token)
     assert logs[0]["trace_id"] == "ab" * 16
     assert logs[0]["span_id"] == "cd" * 8
+
+
+def test_byte_lines_and_text_lines_keep_their_order_on_a_real_descriptor(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    write_line("one\n")
+    write_bytes_line(b"two\n")
+    write_line("three\n")
+    write_bytes_line("quatre \u00e9\n".encode())
+    assert capfd.readouterr().out == "one\ntwo\nthree\nquatre \u00e9\n"
