@@ -7,6 +7,7 @@ files and every thread are created per worker, never in the master.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -48,6 +49,16 @@ from app.telemetry.middleware import RequestTelemetryMiddleware
 from app.telemetry.tracing import TracerRef, resource_attributes, setup_tracing
 
 logger = logging.getLogger("glassbox")
+
+
+IN_FLIGHT_PUBLISH_SECONDS = 1.0
+
+
+async def every(seconds: float, action: Callable[[], None]) -> None:
+    """Run ``action`` every ``seconds`` until cancelled."""
+    while True:
+        await asyncio.sleep(seconds)
+        action()
 
 
 async def _load_model(state: ServiceState) -> None:
@@ -92,7 +103,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await _load_model(state)
     if state.drift_monitor is not None:
         state.drift_monitor.start()
+    publisher = asyncio.create_task(
+        every(IN_FLIGHT_PUBLISH_SECONDS, state.metrics.publish_in_flight)
+    )
     yield
+    publisher.cancel()
     state.metrics.set_model_ready(False)
     if state.drift_monitor is not None:
         await state.drift_monitor.stop(settings.drift_stop_timeout_seconds)

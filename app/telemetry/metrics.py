@@ -62,7 +62,9 @@ class Metrics:
             ["route", "method"], buckets=latency_buckets(latency_slo_seconds), registry=r,
         )  # fmt: skip
         self.in_flight = Gauge(
-            "glassbox_http_requests_in_flight", "Requests being served now, over all workers.",
+            "glassbox_http_requests_in_flight",
+            "Requests being served now, over all workers (each worker's count sampled every "
+            "second).",
             registry=r, multiprocess_mode="livesum",
         )  # fmt: skip
         # --- the model -------------------------------------------------------------------------
@@ -150,7 +152,10 @@ class Metrics:
         # Hot-path writers: a labels() lookup costs more than the update itself, and the
         # public inc()/observe() wrap each value write in checks (see HistogramWriter).
         self._request_writers: dict[tuple[str, str, int], tuple[Adder, HistogramWriter]] = {}
-        self._in_flight = value_adder(self.in_flight)
+        # Counted in Python on every request, written to the gauge by publish_in_flight (once a
+        # second, from the lifespan): two file writes fewer per request, and a scrape samples
+        # the gauge at a random moment anyway.
+        self.requests_in_flight = 0
         self._predicted = (
             value_adder(self.predictions.labels(version, "churn")),
             value_adder(self.predictions.labels(version, "no_churn")),
@@ -172,10 +177,13 @@ class Metrics:
         self.model_ready.labels(self.model.version).set(1 if ready else 0)
 
     def request_started(self) -> None:
-        self._in_flight(1)
+        self.requests_in_flight += 1
+
+    def publish_in_flight(self) -> None:
+        self.in_flight.set(self.requests_in_flight)
 
     def request_finished(self, route: str, method: str, status: int, seconds: float) -> None:
-        self._in_flight(-1)
+        self.requests_in_flight -= 1
         key = (route, method, status)
         writers = self._request_writers.get(key)
         if writers is None:

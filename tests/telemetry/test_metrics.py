@@ -1,5 +1,6 @@
 """Metrics: exact in multiprocess mode, bounded labels, series present from the start."""
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -206,3 +207,30 @@ def test_metrics_can_be_switched_off(multiprocess_dir: Path) -> None:
     with TestClient(create_app(settings)) as c:
         c.post("/predict", json=OK_ROW)
         assert value(scrape(c), "glassbox_http_requests_total", status="200") == 0
+
+
+def test_in_flight_is_counted_per_request_and_published_to_the_gauge(
+    multiprocess_dir: Path,
+) -> None:
+    app = create_app(Settings(model_dir=BUNDLED_MODEL_DIR))
+    metrics = app.state.service.metrics
+    metrics.request_started()
+    metrics.request_started()
+    assert metrics.in_flight._value.get() == 0, "written only when published"
+    metrics.publish_in_flight()
+    assert metrics.in_flight._value.get() == 2
+    metrics.request_finished("/predict", "POST", 200, 0.01)
+    metrics.publish_in_flight()
+    assert metrics.in_flight._value.get() == 1
+
+
+def test_the_lifespan_publishes_in_flight_every_second(multiprocess_dir: Path) -> None:
+    app = create_app(Settings(model_dir=BUNDLED_MODEL_DIR))
+    metrics = app.state.service.metrics
+    with TestClient(app):
+        metrics.request_started()  # as if a request were being served
+        deadline = time.monotonic() + 3
+        while metrics.in_flight._value.get() != 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert metrics.in_flight._value.get() == 1
+        metrics.requests_in_flight = 0
