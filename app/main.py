@@ -103,11 +103,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await _load_model(state)
     if state.drift_monitor is not None:
         state.drift_monitor.start()
-    publisher = asyncio.create_task(
-        every(IN_FLIGHT_PUBLISH_SECONDS, state.metrics.publish_in_flight)
-    )
+    periodic = [
+        asyncio.create_task(every(IN_FLIGHT_PUBLISH_SECONDS, state.metrics.publish_in_flight))
+    ]
+    request_log = state.request_log
+    if request_log is not None and request_log.flush_seconds > 0:
+        periodic.append(asyncio.create_task(every(request_log.flush_seconds, request_log.flush)))
     yield
-    publisher.cancel()
+    for task in periodic:
+        task.cancel()
+    if request_log is not None:
+        request_log.flush()
     state.metrics.set_model_ready(False)
     if state.drift_monitor is not None:
         await state.drift_monitor.stop(settings.drift_stop_timeout_seconds)
@@ -222,9 +228,9 @@ def create_app(
     )
     request_log = None
     if settings.request_log_enabled:
-        request_log = RequestLog(
+        request_log = state.request_log = RequestLog(
             settings.log_sample_ratio, settings.latency_slo_seconds, settings.log_level,
-            settings.log_format,
+            settings.log_format, settings.log_flush_seconds,
         )  # fmt: skip
     app.add_middleware(
         RequestTelemetryMiddleware,

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # Share of successful, fast request lines written; errors and slow requests are always kept.
     log_sample_ratio: float = Field(1.0, ge=0, le=1)
     log_format: Literal["auto", "json", "console"] = "auto"
+    # Request lines are buffered and written at most this long after (0: one write per line).
+    # Error lines and shutdown flush at once. JSON mode only.
+    log_flush_seconds: float = Field(0.1, ge=0, le=10)
     # The latency SLO threshold: an exact bucket boundary of the request latency histogram.
     latency_slo_seconds: float = Field(0.1, gt=0, le=60)
     environment: str = "dev"

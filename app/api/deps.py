@@ -17,6 +17,7 @@ from app.drift.monitor import DriftMonitor
 from app.model.card import ModelCard
 from app.model.predictor import Predictor
 from app.settings import Settings
+from app.telemetry.logging import RequestLog
 from app.telemetry.metrics import Metrics
 from app.telemetry.tracing import TracerRef
 
@@ -31,6 +32,7 @@ class ServiceState:
     tracer_ref: TracerRef
     span_exporter: SpanExporter | None = None
     drift_monitor: DriftMonitor | None = None
+    request_log: RequestLog | None = None
     predictor: Predictor | None = None
     load_error: str | None = None
 

@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import re
+import time
 import warnings
 
 import lightgbm
@@ -18,6 +19,7 @@ from structlog.testing import capture_logs
 from app.main import create_app
 from app.settings import Settings
 from app.telemetry.logging import (
+    RequestLog,
     add_trace_context,
     configure_logging,
     route_lightgbm_logs,
@@ -202,3 +204,56 @@ def test_byte_lines_and_text_lines_keep_their_order_on_a_real_descriptor(
     write_line("three\n")
     write_bytes_line("quatre \u00e9\n".encode())
     assert capfd.readouterr().out == "one\ntwo\nthree\nquatre \u00e9\n"
+
+
+def request_log(flush_seconds: float) -> RequestLog:
+    return RequestLog(1.0, 1.0, "INFO", "json", flush_seconds=flush_seconds)
+
+
+def test_buffered_request_lines_wait_for_a_flush_but_errors_do_not(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    log = request_log(flush_seconds=0.1)
+    log.write(200, 0.001, {"route": "/predict", "n": 1})
+    log.write(422, 0.001, {"route": "/predict", "n": 2})
+    assert capsys.readouterr().out == ""
+    log.write(503, 0.001, {"route": "/predict", "n": 3})
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [line["n"] for line in lines] == [1, 2, 3], "an error flushes, in order"
+    assert [line["level"] for line in lines] == ["info", "info", "error"]
+    log.write(200, 0.001, {"n": 4})
+    log.flush()
+    assert [json.loads(x)["n"] for x in capsys.readouterr().out.splitlines()] == [4]
+
+
+def test_a_full_buffer_is_written_at_once(capsys: pytest.CaptureFixture[str]) -> None:
+    log = request_log(flush_seconds=10.0)
+    padding = "x" * 1000
+    buffered = 0
+    out = ""
+    while not out and buffered < 100:
+        log.write(200, 0.001, {"n": buffered, "padding": padding})
+        buffered += 1
+        out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert len(lines) == buffered, "the whole buffer, in one write"
+    assert len(out) >= RequestLog.BUFFER_BYTES > len(out) - len(lines[-1]) - 1
+
+
+def test_without_a_flush_interval_every_line_is_written_at_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    log = request_log(flush_seconds=0.0)
+    log.write(200, 0.001, {"n": 1})
+    assert json.loads(capsys.readouterr().out)["n"] == 1
+
+
+def test_the_lifespan_flushes_request_lines_while_running_and_at_shutdown(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with app_client(log_flush_seconds=0.05) as client:
+        client.post("/predict", json=OK_ROW)
+        time.sleep(0.5)
+        assert len(request_lines(capsys)) == 1, "flushed by the timer"
+        client.post("/predict", json=OK_ROW)
+    assert len(request_lines(capsys)) == 1, "flushed at shutdown"
