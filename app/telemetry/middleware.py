@@ -124,8 +124,9 @@ class RequestTelemetryMiddleware:
             if span is not None:
                 if context_token is not None:
                     span.update_name(f"{method} {template}")
-                    span.set_attribute("http.route", template)
-                    span.set_attribute("http.response.status_code", status)
+                    span.set_attributes(
+                        {"http.route": template, "http.response.status_code": status}
+                    )
                     if status >= 500:
                         span.set_status(StatusCode.ERROR)
                 span.end()
