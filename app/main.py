@@ -55,10 +55,13 @@ IN_FLIGHT_PUBLISH_SECONDS = 1.0
 
 
 async def every(seconds: float, action: Callable[[], None]) -> None:
-    """Run ``action`` every ``seconds`` until cancelled."""
+    """Run ``action`` every ``seconds`` until cancelled; a failing run is logged, not fatal."""
     while True:
         await asyncio.sleep(seconds)
-        action()
+        try:
+            action()
+        except Exception:
+            logger.exception("periodic %s failed", getattr(action, "__qualname__", action))
 
 
 async def _load_model(state: ServiceState) -> None:

@@ -295,6 +295,7 @@ class RequestLog:
         self._console = structlog.get_logger(REQUEST_LOGGER)
         self._pending: list[bytes] = []
         self._pending_bytes = 0
+        self.lines_lost = 0
 
     def write(self, status: int, seconds: float, fields: dict[str, Any]) -> None:
         """Write (or sample away) one request's line. ``fields`` becomes the line."""
@@ -323,7 +324,12 @@ class RequestLog:
         """Write the buffered lines, if any, in one write."""
         if self._pending:
             pending, self._pending, self._pending_bytes = self._pending, [], 0
-            write_bytes_line(b"".join(pending))
+            try:
+                write_bytes_line(b"".join(pending))
+            except OSError:
+                # A log sink that fails (a closed pipe, a full disk) must not fail requests;
+                # the lines are lost, as the logging module's own handlers lose them.
+                self.lines_lost += len(pending)
 
 
 def _route_crashes() -> None:

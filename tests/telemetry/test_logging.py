@@ -257,3 +257,15 @@ def test_the_lifespan_flushes_request_lines_while_running_and_at_shutdown(
         assert len(request_lines(capsys)) == 1, "flushed by the timer"
         client.post("/predict", json=OK_ROW)
     assert len(request_lines(capsys)) == 1, "flushed at shutdown"
+
+
+def test_a_failing_log_sink_does_not_fail_the_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(data: bytes) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr("app.telemetry.logging.write_bytes_line", broken)
+    with app_client(log_flush_seconds=0.0) as client:
+        assert client.post("/predict", json=OK_ROW).status_code == 200
+        assert client.post("/predict", json={"age": "x"}).status_code == 422
+        log = client.app.state.service.request_log  # type: ignore[attr-defined]
+    assert log.lines_lost == 2
