@@ -27,7 +27,6 @@ from app.telemetry.request_context import RequestRecord, current_request
 PREDICT_ROUTE = "/predict"
 BATCH_ROUTE = "/predict/batch"
 PREDICTION_ROUTES = (PREDICT_ROUTE, BATCH_ROUTE)
-SINGLE_ROW_SUFFIX = f"{0:08x}"
 _TAGS: list[str | Enum] = ["predictions"]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -48,10 +47,9 @@ def prediction_id_prefix() -> str:
     return f"{time.time_ns() // 1_000_000:012x}{random.getrandbits(48):012x}"
 
 
-def prediction_ids(count: int) -> list[str]:
-    """Ids for the rows of one request; see ``PREDICTION_ID_DOC``."""
-    prefix = prediction_id_prefix()
-    return [f"{prefix}{i:08x}" for i in range(count)]
+def prediction_id(prefix: str, row: int) -> str:
+    """The id of a request's row ``row`` (0 for a single prediction)."""
+    return f"{prefix}{row:08x}"
 
 
 def json_response(content: Any) -> Response:
@@ -117,17 +115,17 @@ def add_prediction_routes(
         predictor = state.ready_predictor()
         record = current_request()
         predictions = await run(predictor, PREDICT_ROUTE, [row.__dict__], record)
-        prediction_id = prediction_id_prefix() + SINGLE_ROW_SUFFIX
+        row_id = prediction_id(prediction_id_prefix(), 0)
         probability = float(predictions.probabilities[0])
         if record is not None:
             record.annotate(
-                prediction_id=prediction_id, model_version=predictor.version,
+                prediction_id=row_id, model_version=predictor.version,
                 churn_probability=probability,
             )  # fmt: skip
             if record.sampled_span is not None:
-                record.sampled_span.set_attribute("glassbox.prediction_id", prediction_id)
+                record.sampled_span.set_attribute("glassbox.prediction_id", row_id)
         return json_response({
-            "prediction_id": prediction_id, "churn_probability": probability,
+            "prediction_id": row_id, "churn_probability": probability,
             "churn": bool(predictions.churn[0]), "model_version": predictor.version,
         })  # fmt: skip
 
@@ -142,7 +140,7 @@ def add_prediction_routes(
         prefix = prediction_id_prefix()
         version = predictor.version
         outputs = [
-            {"prediction_id": f"{prefix}{i:08x}", "churn_probability": p, "churn": c,
+            {"prediction_id": prediction_id(prefix, i), "churn_probability": p, "churn": c,
              "model_version": version}
             for i, (p, c) in enumerate(
                 zip(predictions.probabilities.tolist(), predictions.churn.tolist(), strict=True)
