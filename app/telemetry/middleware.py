@@ -17,7 +17,7 @@ from collections.abc import Collection
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -73,29 +73,25 @@ class RequestTelemetryMiddleware:
         method = scope["method"]
         record = RequestRecord(request_id=request_id, started_ns=started_ns)
         span = context_token = None
-        if self.tracer_ref.enabled:
+        server_spans = self.tracer_ref.server_spans
+        if server_spans is not None:
             parent = None
             if traceparent is not None:
                 carrier = {"traceparent": traceparent}
                 if tracestate is not None:
                     carrier["tracestate"] = tracestate
                 parent = _PROPAGATOR.extract(carrier)
-            span = self.tracer_ref.tracer.start_span(
-                method, context=parent, kind=SpanKind.SERVER, start_time=started_ns
-            )
-            span_context = span.get_span_context()
-            record.trace_id = f"{span_context.trace_id:032x}"
-            record.span_id = f"{span_context.span_id:016x}"
-            flags = f"{span_context.trace_flags:02x}"
+            span, trace_id, span_id, flags = server_spans.start(method, parent, started_ns)
+            record.trace_id = trace_id_hex = f"{trace_id:032x}"
+            record.span_id = span_id_hex = f"{span_id:016x}"
             response_headers.append(
-                (b"traceresponse", f"00-{record.trace_id}-{record.span_id}-{flags}".encode())
+                (b"traceresponse", f"00-{trace_id_hex}-{span_id_hex}-{flags:02x}".encode())
             )
-            if span.is_recording():
+            if span is not None:
                 span.set_attributes({"http.request.method": method, "url.path": scope["path"]})
                 record.sampled_span = span
-                # Only a sampled span is made current, for its children. An unsampled one
-                # would serve only outgoing propagation (the service makes no calls); log lines
-                # find the ids on the record. Attaching costs ~5 us a request.
+                # Only a recorded span is made current, for its children. An unsampled request
+                # has no span object at all: log lines find its ids on the record.
                 context_token = otel_context.attach(trace.set_span_in_context(span, parent))
         record_token = open_record(record)
         status = 500  # what the client gets if the app fails before starting a response
@@ -122,16 +118,13 @@ class RequestTelemetryMiddleware:
             if metrics is not None:
                 metrics.request_finished(template, method, status, seconds)
             if span is not None:
-                if context_token is not None:
-                    span.update_name(f"{method} {template}")
-                    span.set_attributes(
-                        {"http.route": template, "http.response.status_code": status}
-                    )
-                    if status >= 500:
-                        span.set_status(StatusCode.ERROR)
+                span.update_name(f"{method} {template}")
+                span.set_attributes({"http.route": template, "http.response.status_code": status})
+                if status >= 500:
+                    span.set_status(StatusCode.ERROR)
                 span.end()
-                if context_token is not None:
-                    otel_context.detach(context_token)
+            if context_token is not None:
+                otel_context.detach(context_token)
             if self.request_log is not None:
                 fields = {
                     "logger": REQUEST_LOGGER, "method": method, "route": template, "status": status,

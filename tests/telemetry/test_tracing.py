@@ -7,15 +7,30 @@ from collections.abc import Sequence
 
 import pytest
 from fastapi.testclient import TestClient
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ParentBased,
+    Sampler,
+    TraceIdRatioBased,
+)
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace import set_span_in_context as with_parent
 
 from app.main import create_app
 from app.settings import Settings
-from app.telemetry.tracing import HashedResource, export_configured, setup_tracing
+from app.telemetry.tracing import (
+    HashedResource,
+    RootTraceIds,
+    ServerSpans,
+    export_configured,
+    sdk_disabled,
+    setup_tracing,
+)
 from tests.conftest import BUNDLED_MODEL_DIR
 
 OK_ROW = {"age": 30, "signup_month": "June"}
@@ -89,6 +104,83 @@ def test_unsampled_requests_still_carry_ids_but_export_nothing(
     assert finished(exporter) == []
     flags = int(response.headers["traceresponse"].rsplit("-", 1)[1], 16)
     assert flags & 0x01 == 0  # not sampled (0x02, "random trace id", may be set)
+
+
+def server_spans(sampler: Sampler) -> tuple[ServerSpans, TracerProvider]:
+    ids = RootTraceIds()
+    provider = TracerProvider(sampler=sampler, id_generator=ids)
+    tracer = provider.get_tracer("test")
+    return ServerSpans(tracer, provider.sampler, ids), provider
+
+
+def remote_parent(flags: int) -> Context:
+    parent = SpanContext(int(PARENT_TRACE, 16), int(PARENT_SPAN, 16), True, TraceFlags(flags))
+    return with_parent(NonRecordingSpan(parent))
+
+
+@pytest.mark.parametrize("parent_flags", [None, 0x00, 0x02])
+def test_an_unsampled_request_gets_the_ids_and_flags_the_sdk_would_give_it(
+    parent_flags: int | None,
+) -> None:
+    spans, provider = server_spans(ParentBased(ALWAYS_OFF))
+    parent = None if parent_flags is None else remote_parent(parent_flags)
+    span, trace_id, span_id, flags = spans.start("POST", parent, time.time_ns())
+    sdk = provider.get_tracer("sdk").start_span("POST", context=parent, kind=SpanKind.SERVER)
+    assert span is None  # no span object at all
+    assert flags == sdk.get_span_context().trace_flags
+    assert trace_id != 0
+    assert span_id != 0
+    if parent is not None:
+        assert f"{trace_id:032x}" == PARENT_TRACE
+        assert f"{span_id:016x}" != PARENT_SPAN
+
+
+def test_a_sampled_span_is_made_on_the_trace_id_the_sampler_decided_on() -> None:
+    ratio = TraceIdRatioBased(0.5)
+    spans, _ = server_spans(ParentBased(ratio))
+    recorded = 0
+    for _ in range(400):
+        span, trace_id, span_id, flags = spans.start("POST", None, time.time_ns())
+        # The ratio sampler's verdict on the returned trace id is what happened to the request:
+        # a span made on another id would break this for about half the sampled requests.
+        verdict = ratio.should_sample(None, trace_id, "POST").decision.is_sampled()
+        assert (span is not None) == verdict == bool(flags & TraceFlags.SAMPLED)
+        if span is not None:
+            context = span.get_span_context()
+            assert (context.trace_id, context.span_id) == (trace_id, span_id)
+            assert context.trace_flags.random_trace_id
+            span.end()
+            recorded += 1
+    assert 140 < recorded < 260  # ~200: the decision is taken once, not twice (~100)
+
+
+def test_the_preset_trace_id_is_used_once() -> None:
+    spans, provider = server_spans(ParentBased(TraceIdRatioBased(1.0)))
+    span, trace_id, _, _ = spans.start("POST", None, time.time_ns())
+    assert span is not None
+    other = provider.get_tracer("other").start_span("root")
+    assert other.get_span_context().trace_id != trace_id
+
+
+def test_a_sampled_caller_s_trace_is_continued() -> None:
+    spans, _ = server_spans(ParentBased(ALWAYS_OFF))
+    span, trace_id, _, flags = spans.start("POST", remote_parent(0x01), time.time_ns())
+    assert span is not None
+    assert span.is_recording()
+    assert f"{trace_id:032x}" == PARENT_TRACE
+    assert flags & TraceFlags.SAMPLED
+
+
+def test_otel_sdk_disabled_switches_tracing_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert sdk_disabled({"OTEL_SDK_DISABLED": " True "})
+    assert not sdk_disabled({})
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    client, exporter = traced(monkeypatch)
+    with client:
+        response = client.post("/predict", json=OK_ROW)
+    assert response.status_code == 200
+    assert "traceresponse" not in response.headers
+    assert finished(exporter) == []
 
 
 def test_request_ids_are_kept_only_when_well_formed(monkeypatch: pytest.MonkeyPatch) -> None:
