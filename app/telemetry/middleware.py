@@ -81,14 +81,18 @@ class RequestTelemetryMiddleware:
                 if tracestate is not None:
                     carrier["tracestate"] = tracestate
                 parent = _PROPAGATOR.extract(carrier)
-            span, trace_id, span_id, flags = server_spans.start(method, parent, started_ns)
+            span, trace_id, span_id, flags = server_spans.start(
+                method,
+                parent,
+                started_ns,
+                {"http.request.method": method, "url.path": scope["path"]},
+            )
             record.trace_id = trace_id_hex = f"{trace_id:032x}"
             record.span_id = span_id_hex = f"{span_id:016x}"
             response_headers.append(
                 (b"traceresponse", f"00-{trace_id_hex}-{span_id_hex}-{flags:02x}".encode())
             )
             if span is not None:
-                span.set_attributes({"http.request.method": method, "url.path": scope["path"]})
                 record.sampled_span = span
                 # Only a recorded span is made current, for its children. An unsampled request
                 # has no span object at all: log lines find its ids on the record.

@@ -29,6 +29,7 @@ from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
 from opentelemetry.trace import NoOpTracer, SpanKind, TraceFlags, Tracer, get_current_span
 from opentelemetry.trace import Span as ApiSpan
+from opentelemetry.util.types import Attributes
 
 DropHook = Callable[[str, int], None]
 ExportHook = Callable[[int], None]
@@ -183,8 +184,11 @@ class ServerSpans:
         self.ids = ids
         self.random_ids = ids.is_trace_id_random()
 
-    def start(self, name: str, parent: Context | None, start_ns: int) -> ServerSpan:
-        """``parent``: the caller's context (from its ``traceparent``), or None for a new trace."""
+    def start(
+        self, name: str, parent: Context | None, start_ns: int, attributes: Attributes
+    ) -> ServerSpan:
+        """``parent``: the caller's context (from its ``traceparent``), or None for a new trace;
+        ``attributes``: those known at the start, which the sampler sees too."""
         caller = None if parent is None else get_current_span(parent).get_span_context()
         if caller is not None and caller.is_valid:
             root = False
@@ -196,7 +200,9 @@ class ServerSpans:
             parent = ROOT_CONTEXT
             trace_id = self.ids.generate_trace_id()
             random_id = self.random_ids
-        decision = self.sampler.should_sample(parent, trace_id, name, SpanKind.SERVER).decision
+        decision = self.sampler.should_sample(
+            parent, trace_id, name, SpanKind.SERVER, attributes
+        ).decision
         if not decision.is_recording():
             flags = TraceFlags.RANDOM_TRACE_ID if random_id else TraceFlags.DEFAULT
             return None, trace_id, self.ids.generate_span_id(), flags
@@ -204,7 +210,7 @@ class ServerSpans:
             self.ids.preset(trace_id)
         try:
             span = self.tracer.start_span(
-                name, context=parent, kind=SpanKind.SERVER, start_time=start_ns
+                name, parent, SpanKind.SERVER, attributes, start_time=start_ns
             )
         finally:
             self.ids.preset(None)

@@ -71,6 +71,9 @@ def otlp_receiver(hang: bool = False) -> Iterator[Receiver]:
     receiver: Receiver
 
     class Handler(BaseHTTPRequestHandler):
+        # Keep-alive, as a real collector: HTTP/1.0 would make every export open a connection.
+        protocol_version = "HTTP/1.1"
+
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", 0)))
             if hang:

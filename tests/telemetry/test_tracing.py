@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
     ParentBased,
     Sampler,
+    SamplingResult,
     TraceIdRatioBased,
 )
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
@@ -60,6 +61,8 @@ def test_a_prediction_makes_a_server_span_and_two_children(monkeypatch: pytest.M
     server = spans["POST /predict"]
     assert server.kind is SpanKind.SERVER
     assert server.attributes["http.route"] == "/predict"
+    assert server.attributes["http.request.method"] == "POST"
+    assert server.attributes["url.path"] == "/predict"
     assert server.attributes["http.response.status_code"] == 200
     assert server.attributes["glassbox.prediction_id"] == response.json()["prediction_id"]
     for child in ("decode_validate", "predict"):
@@ -124,7 +127,7 @@ def test_an_unsampled_request_gets_the_ids_and_flags_the_sdk_would_give_it(
 ) -> None:
     spans, provider = server_spans(ParentBased(ALWAYS_OFF))
     parent = None if parent_flags is None else remote_parent(parent_flags)
-    span, trace_id, span_id, flags = spans.start("POST", parent, time.time_ns())
+    span, trace_id, span_id, flags = spans.start("POST", parent, time.time_ns(), None)
     sdk = provider.get_tracer("sdk").start_span("POST", context=parent, kind=SpanKind.SERVER)
     assert span is None  # no span object at all
     assert flags == sdk.get_span_context().trace_flags
@@ -140,7 +143,7 @@ def test_a_sampled_span_is_made_on_the_trace_id_the_sampler_decided_on() -> None
     spans, _ = server_spans(ParentBased(ratio))
     recorded = 0
     for _ in range(400):
-        span, trace_id, span_id, flags = spans.start("POST", None, time.time_ns())
+        span, trace_id, span_id, flags = spans.start("POST", None, time.time_ns(), None)
         # The ratio sampler's verdict on the returned trace id is what happened to the request:
         # a span made on another id would break this for about half the sampled requests.
         verdict = ratio.should_sample(None, trace_id, "POST").decision.is_sampled()
@@ -156,15 +159,35 @@ def test_a_sampled_span_is_made_on_the_trace_id_the_sampler_decided_on() -> None
 
 def test_the_preset_trace_id_is_used_once() -> None:
     spans, provider = server_spans(ParentBased(TraceIdRatioBased(1.0)))
-    span, trace_id, _, _ = spans.start("POST", None, time.time_ns())
+    span, trace_id, _, _ = spans.start("POST", None, time.time_ns(), None)
     assert span is not None
     other = provider.get_tracer("other").start_span("root")
     assert other.get_span_context().trace_id != trace_id
 
 
+class RecordingSampler(Sampler):
+    def __init__(self) -> None:
+        self.seen: list[dict[str, object]] = []
+
+    def should_sample(self, *args: object, **kwargs: object) -> SamplingResult:
+        attributes = kwargs.get("attributes", args[4] if len(args) > 4 else None)
+        self.seen.append(dict(attributes or {}))  # type: ignore[call-overload]
+        return ALWAYS_OFF.should_sample(*args, **kwargs)  # type: ignore[arg-type]
+
+    def get_description(self) -> str:
+        return "recording"
+
+
+def test_the_sampler_sees_the_request_s_method_and_path() -> None:
+    sampler = RecordingSampler()
+    spans, _ = server_spans(sampler)
+    spans.start("POST", None, time.time_ns(), {"http.request.method": "POST", "url.path": "/p"})
+    assert sampler.seen == [{"http.request.method": "POST", "url.path": "/p"}]
+
+
 def test_a_sampled_caller_s_trace_is_continued() -> None:
     spans, _ = server_spans(ParentBased(ALWAYS_OFF))
-    span, trace_id, _, flags = spans.start("POST", remote_parent(0x01), time.time_ns())
+    span, trace_id, _, flags = spans.start("POST", remote_parent(0x01), time.time_ns(), None)
     assert span is not None
     assert span.is_recording()
     assert f"{trace_id:032x}" == PARENT_TRACE
