@@ -149,6 +149,10 @@ class RootTraceIds(RandomIdGenerator):
     def preset(self, trace_id: int | None) -> None:
         self._preset.trace_id = trace_id
 
+    def new_trace_id(self) -> int:
+        """A random trace id, never the preset one."""
+        return super().generate_trace_id()
+
     def generate_trace_id(self) -> int:
         trace_id = self._preset.trace_id
         if trace_id is None:
@@ -183,6 +187,21 @@ class ServerSpans:
         self.sampler = sampler
         self.ids = ids
         self.random_ids = ids.is_trace_id_random()
+        # With the shipped sampler, a new trace is decided by the ratio's rule on its bound:
+        # the same answer as the sampler's (a test holds them together), for ~1 k instructions
+        # instead of ~16 k.
+        self.new_trace_bound = (
+            sampler.new_traces.bound if isinstance(sampler, ShippedSampler) else None
+        )
+
+    def records(
+        self, parent: Context | None, trace_id: int, root: bool, name: str, attributes: Attributes
+    ) -> bool:
+        """Whether the sampler records this server span."""
+        if root and self.new_trace_bound is not None:
+            return trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < self.new_trace_bound
+        result = self.sampler.should_sample(parent, trace_id, name, SpanKind.SERVER, attributes)
+        return bool(result.decision.is_recording())
 
     def start(
         self, name: str, parent: Context | None, start_ns: int, attributes: Attributes
@@ -198,12 +217,9 @@ class ServerSpans:
             root = True
             # The request's parent is only what the caller sent, never an ambient context.
             parent = ROOT_CONTEXT
-            trace_id = self.ids.generate_trace_id()
+            trace_id = self.ids.new_trace_id()
             random_id = self.random_ids
-        decision = self.sampler.should_sample(
-            parent, trace_id, name, SpanKind.SERVER, attributes
-        ).decision
-        if not decision.is_recording():
+        if not self.records(parent, trace_id, root, name, attributes):
             flags = TraceFlags.RANDOM_TRACE_ID if random_id else TraceFlags.DEFAULT
             return None, trace_id, self.ids.generate_span_id(), flags
         if root:
@@ -262,11 +278,21 @@ class Tracing:
 DEFAULT_SAMPLING_RATIO = 0.1
 
 
+class ShippedSampler(ParentBased):
+    """The shipped default: the caller's decision, else ``TraceIdRatioBased(ratio)`` for a new
+    trace. It keeps its root sampler at hand so ``ServerSpans`` can apply the ratio's own rule
+    (``TraceIdRatioBased.bound``) to a new trace without the sampler's call chain."""
+
+    def __init__(self, ratio: float) -> None:
+        self.new_traces = TraceIdRatioBased(ratio)
+        super().__init__(self.new_traces)
+
+
 def default_sampler(environ: Mapping[str, str] = os.environ) -> Sampler | None:
     """None (the SDK reads OTEL_TRACES_SAMPLER) when the variable is set, else ours."""
     if environ.get("OTEL_TRACES_SAMPLER"):
         return None
-    return ParentBased(TraceIdRatioBased(DEFAULT_SAMPLING_RATIO))
+    return ShippedSampler(DEFAULT_SAMPLING_RATIO)
 
 
 def resource_attributes(

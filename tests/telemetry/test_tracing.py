@@ -25,9 +25,11 @@ from opentelemetry.trace import set_span_in_context as with_parent
 from app.main import create_app
 from app.settings import Settings
 from app.telemetry.tracing import (
+    ROOT_CONTEXT,
     HashedResource,
     RootTraceIds,
     ServerSpans,
+    ShippedSampler,
     export_configured,
     sdk_disabled,
     setup_tracing,
@@ -116,6 +118,19 @@ def server_spans(sampler: Sampler) -> tuple[ServerSpans, TracerProvider]:
     return ServerSpans(tracer, provider.sampler, ids), provider
 
 
+class RecordingSampler(Sampler):
+    def __init__(self) -> None:
+        self.seen: list[dict[str, object]] = []
+
+    def should_sample(self, *args: object, **kwargs: object) -> SamplingResult:
+        attributes = kwargs.get("attributes", args[4] if len(args) > 4 else None)
+        self.seen.append(dict(attributes or {}))  # type: ignore[call-overload]
+        return ALWAYS_OFF.should_sample(*args, **kwargs)  # type: ignore[arg-type]
+
+    def get_description(self) -> str:
+        return "recording"
+
+
 def remote_parent(flags: int) -> Context:
     parent = SpanContext(int(PARENT_TRACE, 16), int(PARENT_SPAN, 16), True, TraceFlags(flags))
     return with_parent(NonRecordingSpan(parent))
@@ -157,25 +172,34 @@ def test_a_sampled_span_is_made_on_the_trace_id_the_sampler_decided_on() -> None
     assert 140 < recorded < 260  # ~200: the decision is taken once, not twice (~100)
 
 
+@pytest.mark.parametrize("ratio", [0.0, 0.1, 0.5, 1.0])
+def test_the_shipped_sampler_s_shortcut_decides_as_the_sampler_does(ratio: float) -> None:
+    sampler = ShippedSampler(ratio)
+    spans, _ = server_spans(sampler)
+    assert spans.new_trace_bound is not None
+    bound = sampler.new_traces.bound
+    limit = TraceIdRatioBased.TRACE_ID_LIMIT
+    edges = [0, 1, bound - 1, bound, bound + 1, limit, limit + 1, (5 << 64) | bound, 1 << 127]
+    generated = [RootTraceIds().new_trace_id() for _ in range(2000)]
+    for trace_id in [t for t in edges if t > 0] + generated:
+        expected = sampler.should_sample(ROOT_CONTEXT, trace_id, "POST").decision.is_recording()
+        assert spans.records(ROOT_CONTEXT, trace_id, True, "POST", None) is expected, trace_id
+
+
+def test_other_samplers_are_always_asked() -> None:
+    sampler = RecordingSampler()
+    spans, _ = server_spans(sampler)
+    assert spans.new_trace_bound is None
+    assert spans.records(ROOT_CONTEXT, 1, True, "POST", None) is False
+    assert len(sampler.seen) == 1
+
+
 def test_the_preset_trace_id_is_used_once() -> None:
     spans, provider = server_spans(ParentBased(TraceIdRatioBased(1.0)))
     span, trace_id, _, _ = spans.start("POST", None, time.time_ns(), None)
     assert span is not None
     other = provider.get_tracer("other").start_span("root")
     assert other.get_span_context().trace_id != trace_id
-
-
-class RecordingSampler(Sampler):
-    def __init__(self) -> None:
-        self.seen: list[dict[str, object]] = []
-
-    def should_sample(self, *args: object, **kwargs: object) -> SamplingResult:
-        attributes = kwargs.get("attributes", args[4] if len(args) > 4 else None)
-        self.seen.append(dict(attributes or {}))  # type: ignore[call-overload]
-        return ALWAYS_OFF.should_sample(*args, **kwargs)  # type: ignore[arg-type]
-
-    def get_description(self) -> str:
-        return "recording"
 
 
 def test_the_sampler_sees_the_request_s_method_and_path() -> None:
@@ -335,6 +359,7 @@ def test_the_shipped_default_samples_a_tenth_and_honours_the_caller() -> None:
 
     sampler = default_sampler({})
     assert isinstance(sampler, ParentBased)
+    assert isinstance(sampler, ShippedSampler)
     assert "TraceIdRatioBased{0.1}" in sampler.get_description()
     assert default_sampler({"OTEL_TRACES_SAMPLER": "always_on"}) is None
 
