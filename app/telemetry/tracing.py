@@ -2,9 +2,9 @@
 
 Configuration is OpenTelemetry's own: the sampler from ``OTEL_TRACES_SAMPLER`` /
 ``OTEL_TRACES_SAMPLER_ARG`` (read by the SDK; unset, the shipped default is parent-based with
-10 % of new traces), the OTLP/HTTP exporter from
-``OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT``, ``..._HEADERS``, ``..._TIMEOUT`` and the batch processor
-from ``OTEL_BSP_SCHEDULE_DELAY`` / ``OTEL_BSP_MAX_EXPORT_BATCH_SIZE``. With no endpoint, spans are
+10 % of new traces), the OTLP/HTTP exporter (the SDK's, with ``app.telemetry.otlp``'s leaner
+encoding) from ``OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT``, ``..._HEADERS``, ``..._TIMEOUT`` and
+the batch processor from ``OTEL_BSP_SCHEDULE_DELAY`` / ``OTEL_BSP_MAX_EXPORT_BATCH_SIZE``. With no endpoint, spans are
 still created and sampled (their ids reach logs and response headers) but nothing is exported.
 
 Every sampled span is accounted for: exported, or dropped with a reason (``queue_full``,
@@ -331,9 +331,9 @@ def setup_tracing(
     )
     processor = None
     if exporter is None and export_configured():
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from app.telemetry.otlp import LeanOTLPSpanExporter
 
-        exporter = OTLPSpanExporter()
+        exporter = LeanOTLPSpanExporter()
     if exporter is not None:
         counting = CountingExporter(exporter, on_exported, on_dropped)
         processor = BoundedBatchProcessor(counting, max_pending, on_dropped)
