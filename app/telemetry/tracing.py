@@ -4,8 +4,9 @@ Configuration is OpenTelemetry's own: the sampler from ``OTEL_TRACES_SAMPLER`` /
 ``OTEL_TRACES_SAMPLER_ARG`` (read by the SDK; unset, the shipped default is parent-based with
 10 % of new traces), the OTLP/HTTP exporter (the SDK's, with ``app.telemetry.otlp``'s leaner
 encoding) from ``OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT``, ``..._HEADERS``, ``..._TIMEOUT`` and
-the batch processor from ``OTEL_BSP_SCHEDULE_DELAY`` / ``OTEL_BSP_MAX_EXPORT_BATCH_SIZE``. With no endpoint, spans are
-still created and sampled (their ids reach logs and response headers) but nothing is exported.
+the batch processor from ``OTEL_BSP_SCHEDULE_DELAY`` / ``OTEL_BSP_MAX_EXPORT_BATCH_SIZE``.
+With no endpoint, spans are still created and sampled (their ids reach logs and response
+headers) but nothing is exported.
 
 Every sampled span is accounted for: exported, or dropped with a reason (``queue_full``,
 ``export_failed``, ``shutdown``). The processor refuses spans itself before the SDK's queue
