@@ -46,7 +46,7 @@ from app.telemetry.exposition import histogram_bucket_counts, multiprocess_dir
 from app.telemetry.logging import RequestLog, configure_logging, route_lightgbm_logs
 from app.telemetry.metrics import Metrics, ModelLabels
 from app.telemetry.middleware import RequestTelemetryMiddleware
-from app.telemetry.tracing import TracerRef, resource_attributes, sdk_disabled, setup_tracing
+from app.telemetry.tracing import TracerRef, resource_attributes, setup_tracing
 
 logger = logging.getLogger("glassbox")
 
@@ -91,7 +91,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = state.settings
     state.metrics.worker_started()
     tracing = None
-    if settings.tracing_enabled and not sdk_disabled():
+    if settings.tracing_enabled:
         tracing = setup_tracing(
             resource_attributes(
                 state.card.version, settings.environment, settings.pod_name,
@@ -102,6 +102,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             state.metrics.spans_were_dropped,
             exporter=state.span_exporter,
         )  # fmt: skip
+    if tracing is not None:
         state.tracer_ref.use(tracing)
     await _load_model(state)
     if state.drift_monitor is not None:

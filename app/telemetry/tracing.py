@@ -232,8 +232,13 @@ class ServerSpans:
         finally:
             self.ids.preset(None)
         context = span.get_span_context()
-        recorded = span if span.is_recording() else None
-        return recorded, context.trace_id, context.span_id, context.trace_flags
+        if not span.is_recording():
+            return None, context.trace_id, context.span_id, context.trace_flags
+        if attributes and not context.trace_flags.sampled:
+            # Recorded, not sampled (e.g. AlwaysRecordSampler): the built-in samplers return no
+            # attributes when they drop, so the span would start without the request's.
+            span.set_attributes(attributes)
+        return span, context.trace_id, context.span_id, context.trace_flags
 
 
 class TracerRef:
@@ -316,11 +321,13 @@ def setup_tracing(
     on_exported: ExportHook,
     on_dropped: DropHook,
     exporter: SpanExporter | None = None,
-) -> Tracing:
-    """Build this worker's provider. Call after fork: the batch processor starts a thread.
-
-    ``exporter`` overrides the OTLP exporter (tests pass an in-memory one).
+) -> Tracing | None:
+    """Build this worker's provider, or None when ``OTEL_SDK_DISABLED`` is true (the SDK's
+    tracers would make only invalid spans). Call after fork: the batch processor starts a
+    thread. ``exporter`` overrides the OTLP exporter (tests pass an in-memory one).
     """
+    if sdk_disabled():
+        return None
     # Resource.create merges OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES; the service name
     # defaults to "glassbox" instead of the SDK's "unknown_service".
     resource = Resource.create({"service.name": "glassbox", **attributes})

@@ -43,7 +43,10 @@ def recorded_spans() -> list[ReadableSpan]:
     parent, no parent, links local and remote, events, every status, every kind, every
     attribute value type, and attributes, events and links dropped by span limits."""
     spans: list[ReadableSpan] = []
-    limits = SpanLimits(max_span_attributes=len(VALUES), max_events=2, max_links=2)
+    limits = SpanLimits(
+        max_span_attributes=len(VALUES), max_events=2, max_links=2,
+        max_event_attributes=1, max_link_attributes=1,
+    )  # fmt: skip
     for name in ("svc-a", "svc-b"):
         exporter = InMemorySpanExporter()
         resource = Resource({"service.name": name, "n": 1}, schema_url="https://s/1")
@@ -56,7 +59,7 @@ def recorded_spans() -> list[ReadableSpan]:
         remote_parent = set_span_in_context(NonRecordingSpan(REMOTE))
         with versioned.start_as_current_span(
             "server", context=remote_parent, kind=SpanKind.SERVER, attributes=VALUES,
-            links=[Link(LOCAL_LINK, {"l": 1}), Link(REMOTE), Link(REMOTE)],
+            links=[Link(LOCAL_LINK, {"l": 1, "m": 2}), Link(REMOTE), Link(REMOTE)],
         ) as server:  # fmt: skip
             server.set_attribute("over.limit.1", 1)
             server.set_attribute("over.limit.2", 2)
@@ -91,6 +94,36 @@ def test_the_encoding_is_the_sdk_s() -> None:
     assert server.dropped_links_count == 1
 
 
+def hand_built(attributes: dict[object, object], status: Status | None = None) -> ReadableSpan:
+    """What the SDK's span API cannot make: any key, any value, no status."""
+    return ReadableSpan(
+        name="hand-built", context=LOCAL_LINK, parent=REMOTE, resource=Resource({}),
+        attributes=attributes,  # type: ignore[arg-type]
+        status=status,  # type: ignore[arg-type]
+        kind=SpanKind.CLIENT, start_time=1, end_time=2,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        {"dict": {"a": 1, 2: ["x", None], "nested": {"b": b"\x01"}}},
+        {"nested.lists": [[1, 2], ["a"], []], "none": None},
+        {"too.big": 2**63, "fine": -(2**63)},
+        {"k\udcff": "lone surrogate key", "after": "kept"},
+        {"bad.value": object(), "after": "kept"},
+        {7: "a non-str key"},
+    ],
+)
+def test_what_the_span_api_cannot_make_encodes_as_the_sdk_s(
+    attributes: dict[object, object], caplog: pytest.LogCaptureFixture
+) -> None:
+    spans = [hand_built(attributes), hand_built(attributes, Status(StatusCode.OK))]
+    with caplog.at_level(logging.CRITICAL, logger="opentelemetry"):
+        expected = sdk_encode(spans)
+    assert decoded(encode_spans(spans)) == expected
+
+
 def test_one_span_and_no_spans_encode_as_the_sdk_s() -> None:
     spans = recorded_spans()
     assert decoded(encode_spans(spans[:1])) == sdk_encode(spans[:1])
@@ -123,6 +156,13 @@ def test_the_exporter_delivers_the_spans_through_the_sdk_s_client() -> None:
         assert exporter.export(spans) is SpanExportResult.FAILURE
     assert len(receiver.spans) == len(spans)
     assert {s.name for s in receiver.spans} == {s.name for s in spans}
+
+
+def test_a_batch_over_the_request_size_limit_is_not_sent() -> None:
+    with otlp_receiver() as receiver:
+        exporter = LeanOTLPSpanExporter(endpoint=f"{receiver.url}/v1/traces", max_request_size=64)
+        assert exporter.export(recorded_spans()) is SpanExportResult.FAILURE
+    assert receiver.requests == 0
 
 
 def test_a_collector_that_is_down_is_a_failed_export() -> None:

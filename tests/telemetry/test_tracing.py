@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
+    AlwaysRecordSampler,
     ParentBased,
     Sampler,
     SamplingResult,
@@ -153,14 +154,24 @@ def test_an_unsampled_request_gets_the_ids_and_flags_the_sdk_would_give_it(
         assert f"{span_id:016x}" != PARENT_SPAN
 
 
-def test_a_sampled_span_is_made_on_the_trace_id_the_sampler_decided_on() -> None:
+def test_a_sampled_span_is_made_on_the_trace_id_the_sampler_decided_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     ratio = TraceIdRatioBased(0.5)
     spans, _ = server_spans(ParentBased(ratio))
+    decided_on: list[int] = []
+    new_trace_id = spans.ids.new_trace_id
+
+    def recorded_new_trace_id() -> int:
+        decided_on.append(new_trace_id())
+        return decided_on[-1]
+
+    monkeypatch.setattr(spans.ids, "new_trace_id", recorded_new_trace_id)
     recorded = 0
     for _ in range(400):
         span, trace_id, span_id, flags = spans.start("POST", None, time.time_ns(), None)
-        # The ratio sampler's verdict on the returned trace id is what happened to the request:
-        # a span made on another id would break this for about half the sampled requests.
+        # Dropped or recorded, the request carries the id the sampler decided on.
+        assert trace_id == decided_on[-1]
         verdict = ratio.should_sample(None, trace_id, "POST").decision.is_sampled()
         assert (span is not None) == verdict == bool(flags & TraceFlags.SAMPLED)
         if span is not None:
@@ -169,7 +180,17 @@ def test_a_sampled_span_is_made_on_the_trace_id_the_sampler_decided_on() -> None
             assert context.trace_flags.random_trace_id
             span.end()
             recorded += 1
-    assert 140 < recorded < 260  # ~200: the decision is taken once, not twice (~100)
+    assert 140 < recorded < 260  # ~200 of 400 at a ratio of 0.5
+
+
+def test_a_recorded_but_unsampled_span_keeps_the_request_s_attributes() -> None:
+    spans, _ = server_spans(AlwaysRecordSampler(ALWAYS_OFF))
+    attributes = {"http.request.method": "POST", "url.path": "/p"}
+    span, _, _, flags = spans.start("POST", None, time.time_ns(), attributes)
+    assert span is not None
+    assert not flags & TraceFlags.SAMPLED
+    assert isinstance(span, ReadableSpan)
+    assert dict(span.attributes or {}) == attributes
 
 
 @pytest.mark.parametrize("ratio", [0.0, 0.1, 0.5, 1.0])
@@ -228,6 +249,7 @@ def test_otel_sdk_disabled_switches_tracing_off(monkeypatch: pytest.MonkeyPatch)
     assert response.status_code == 200
     assert "traceresponse" not in response.headers
     assert finished(exporter) == []
+    assert setup_tracing({}, 10, lambda n: None, lambda reason, n: None) is None
 
 
 def test_request_ids_are_kept_only_when_well_formed(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -314,6 +336,7 @@ class Account:
 def make_spans(exporter: SpanExporter, count: int, max_pending: int = 2048) -> Account:
     account = Account()
     monkey = setup_tracing({}, max_pending, account.on_exported, account.on_dropped, exporter)
+    assert monkey is not None
     for i in range(count):
         monkey.tracer.start_span(f"s{i}").end()
     monkey.shutdown(timeout_s=1.0)
