@@ -139,11 +139,11 @@ def test_status_changes_are_logged_once(tmp_path: Path) -> None:
 
 def test_the_loop_runs_and_stops_within_its_bound_mid_computation(tmp_path: Path) -> None:
     traffic = Traffic()
-    computing = threading.Event()
+    computing, release = threading.Event(), threading.Event()
 
     def slow_snapshot() -> np.ndarray:
         computing.set()
-        time.sleep(10)  # a computation far longer than the shutdown bound
+        release.wait(10)  # a computation far longer than the shutdown bound
         return traffic.snapshot()
 
     slow = DriftMonitor(
@@ -160,6 +160,11 @@ def test_the_loop_runs_and_stops_within_its_bound_mid_computation(tmp_path: Path
 
     assert asyncio.run(scenario()) < 1.0
     assert not slow.lock.held
+    # The abandoned computation ends here, not after the session.
+    release.set()
+    for thread in threading.enumerate():
+        if thread.name == "drift-compute":
+            thread.join(5)
 
 
 def test_the_loop_publishes_on_its_own(tmp_path: Path) -> None:
