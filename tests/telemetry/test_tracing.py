@@ -28,9 +28,10 @@ from app.settings import Settings
 from app.telemetry.tracing import (
     ROOT_CONTEXT,
     HashedResource,
+    ParentBasedRatio,
     RootTraceIds,
     ServerSpans,
-    ShippedSampler,
+    default_sampler,
     export_configured,
     sdk_disabled,
     setup_tracing,
@@ -194,8 +195,8 @@ def test_a_recorded_but_unsampled_span_keeps_the_request_s_attributes() -> None:
 
 
 @pytest.mark.parametrize("ratio", [0.0, 0.1, 0.5, 1.0])
-def test_the_shipped_sampler_s_shortcut_decides_as_the_sampler_does(ratio: float) -> None:
-    sampler = ShippedSampler(ratio)
+def test_the_ratio_shortcut_decides_as_the_sampler_does(ratio: float) -> None:
+    sampler = ParentBasedRatio(ratio)
     spans, _ = server_spans(sampler)
     assert spans.new_trace_bound is not None
     bound = sampler.new_traces.bound
@@ -376,15 +377,37 @@ def test_a_hanging_collector_bounds_shutdown_and_counts_the_rest(
 
 
 def test_the_shipped_default_samples_a_tenth_and_honours_the_caller() -> None:
-    from opentelemetry.sdk.trace.sampling import ParentBased
-
-    from app.telemetry.tracing import default_sampler
-
     sampler = default_sampler({})
-    assert isinstance(sampler, ParentBased)
-    assert isinstance(sampler, ShippedSampler)
+    assert isinstance(sampler, ParentBasedRatio)
     assert "TraceIdRatioBased{0.1}" in sampler.get_description()
     assert default_sampler({"OTEL_TRACES_SAMPLER": "always_on"}) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "arg"),
+    [
+        ("parentbased_traceidratio", "0.25"),
+        ("ParentBased_TraceIdRatio", "0"),
+        ("parentbased_traceidratio", "1"),
+        ("parentbased_traceidratio", None),
+        ("parentbased_traceidratio", "not a number"),
+        ("parentbased_traceidratio", "2"),
+        ("parentbased_traceidratio", "nan"),
+    ],
+)
+def test_the_parent_based_ratio_variable_builds_the_sampler_the_sdk_would(
+    monkeypatch: pytest.MonkeyPatch, name: str, arg: str | None
+) -> None:
+    from opentelemetry.sdk.trace.sampling import _get_from_env_or_default
+
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", name)
+    if arg is None:
+        monkeypatch.delenv("OTEL_TRACES_SAMPLER_ARG", raising=False)
+    else:
+        monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", arg)
+    ours = default_sampler()
+    assert isinstance(ours, ParentBasedRatio)
+    assert ours.get_description() == _get_from_env_or_default().get_description()
 
 
 def test_unset_sampler_follows_a_sampled_caller(monkeypatch: pytest.MonkeyPatch) -> None:
