@@ -16,9 +16,16 @@ from app.model.generator import SHIFTS, generate
 from tests.support.metrics import value
 from tests.support.processes import Server, gunicorn
 
+# The window outlasts the whole test (every deadline below, the sends and the server's start
+# together stay under it and under pytest's 120 s timeout): a report that lags cannot let the
+# rows leave the window before an assertion sees them. A quick report still returns at once.
+WINDOW_S = 120
+WINDOW = f"{WINDOW_S}s"
+REPORT_S = 25.0  # a report showing the rows just sent (counted, then flagged)
+TAKEOVER_S = 20.0  # a new leader's report after the old one is killed
 ENV = {
     "GLASSBOX_DRIFT_INTERVAL_SECONDS": "0.5",
-    "GLASSBOX_DRIFT_WINDOWS_SECONDS": "[5]",
+    "GLASSBOX_DRIFT_WINDOWS_SECONDS": f"[{WINDOW_S}]",
     "GLASSBOX_DRIFT_MIN_SAMPLES": "500",
     "GLASSBOX_LOG_FORMAT": "json",
 }
@@ -47,8 +54,12 @@ def wait_for(server: Server, check: Callable[[dict[str, Any]], bool], timeout_s:
     raise AssertionError(f"condition not met in {timeout_s}s: {json.dumps(report)[:2000]}")
 
 
+def window_features(report: dict[str, Any]) -> dict[str, Any]:
+    return report["windows"][WINDOW]["features"]  # type: ignore[no-any-return]
+
+
 def statuses(report: dict[str, Any]) -> dict[str, str]:
-    window = report["windows"]["5s"]
+    window = report["windows"][WINDOW]
     out = {name: entry["status"] for name, entry in window["features"].items()}
     out["_prediction"] = window["prediction"]["status"]
     return out
@@ -57,17 +68,20 @@ def statuses(report: dict[str, Any]) -> dict[str, str]:
 def test_windowed_drift_on_three_workers(tmp_path: Path) -> None:
     with gunicorn(tmp_path, workers=3, env=ENV) as server:
         send(server, "reference", batches=4, seed=100)
-        report = wait_for(server, lambda r: r["windows"]["5s"]["features"]["age"]["count"] >= 1600,
-                          timeout_s=10)  # fmt: skip
+        report = wait_for(server, lambda r: window_features(r)["age"]["count"] >= 1600,
+                          timeout_s=REPORT_S)  # fmt: skip
         calm = statuses(report)
         assert calm["age"] == "ok", calm
         assert "drift" not in calm.values(), calm
 
+        # The reference rows are still in the window: half older rows are flagged all the same
+        # (age PSI ~0.5 for this mix, against 0.25 for drift).
         send(server, "older", batches=4, seed=200)
-        report = wait_for(server, lambda r: statuses(r)["age"] == "drift", timeout_s=10)
+        report = wait_for(server, lambda r: statuses(r)["age"] == "drift",
+                          timeout_s=REPORT_S)  # fmt: skip
         assert statuses(report)["region"] != "drift"
         text = httpx2.get(f"{server.url}/metrics", timeout=10.0).text
-        assert value(text, "glassbox_drift_status", feature="age", window="5s") == 2
+        assert value(text, "glassbox_drift_status", feature="age", window=WINDOW) == 2
         assert value(text, "glassbox_drift_threshold", statistic="psi", level="drift") == 0.25
 
         # Every worker serves the same report: equal whenever computed at the same moment.
@@ -86,11 +100,11 @@ def test_windowed_drift_on_three_workers(tmp_path: Path) -> None:
         report = wait_for(
             server,
             lambda r: r["leader_pid"] != leader and r["computed_at_seconds"] > killed_at,
-            timeout_s=5,
+            timeout_s=TAKEOVER_S,
         )
         assert report["leader_pid"] in server.worker_pids()
         # The new leader inherited the window: the shifted traffic is still in it.
-        assert report["windows"]["5s"]["features"]["age"]["count"] > 0
+        assert window_features(report)["age"]["count"] > 0
 
         events = [json.loads(line) for line in server.log().splitlines() if line.strip()]
     changes = [e for e in events if e.get("event") == "drift status changed"
