@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     max_body_bytes: PositiveInt = 4 * 1024 * 1024
     # Batches of at least this many rows are predicted on a worker thread, off the event loop.
     threadpool_min_rows: PositiveInt = 64
+    # Once the worker has loaded everything, its objects leave the garbage collector's scans
+    # (gc.freeze): no full-collection pauses over start-up's ~120k long-lived objects.
+    gc_freeze: bool = True
     metrics_enabled: bool = True
     drift_enabled: bool = True
     # Windowed drift: computed every interval by one worker per pod, over each window.

@@ -1,8 +1,13 @@
 """The composition root's own helpers."""
 
 import asyncio
+import gc
+from collections.abc import Iterator
+
+import pytest
 
 from app.main import every
+from tests.api.conftest import make_client
 
 
 def test_a_periodic_action_that_fails_keeps_running() -> None:
@@ -20,3 +25,25 @@ def test_a_periodic_action_that_fails_keeps_running() -> None:
 
     asyncio.run(run_for_a_while())
     assert len(calls) > 2
+
+
+@pytest.fixture
+def nothing_frozen() -> Iterator[None]:
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
+
+
+@pytest.mark.usefixtures("nothing_frozen")
+def test_a_ready_worker_has_frozen_its_start_up_objects_out_of_the_collector() -> None:
+    """Full collections over start-up's long-lived objects stall the event loop (~50 ms)."""
+    with make_client() as client:
+        assert client.get("/readyz").status_code == 200
+        assert gc.get_freeze_count() > 50_000, "the app, the model and the libraries"
+
+
+@pytest.mark.usefixtures("nothing_frozen")
+def test_gc_freeze_can_be_switched_off() -> None:
+    with make_client(gc_freeze=False) as client:
+        assert client.get("/readyz").status_code == 200
+        assert gc.get_freeze_count() == 0
