@@ -68,7 +68,7 @@ test: $(VENV)/.synced system-deps lint ## lint, then every test (unit, then inte
 dev: $(VENV)/.synced ## one process with autoreload and readable logs
 	@rm -rf $(PROMETHEUS_MULTIPROC_DIR) && mkdir -p $(PROMETHEUS_MULTIPROC_DIR)
 	PROMETHEUS_MULTIPROC_DIR=$(PROMETHEUS_MULTIPROC_DIR) GLASSBOX_MODEL_DIR=$(MODEL_DIR) \
-	  $(BIN)/uvicorn --factory app.main:create_app --reload --reload-dir app --port $(PORT)
+	  $(BIN)/uvicorn --factory app.main:create_server_app --reload --reload-dir app --port $(PORT)
 
 test-unit: $(VENV)/.synced ## unit tests only
 	$(BIN)/pytest -m "not integration"

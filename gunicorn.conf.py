@@ -1,14 +1,14 @@
 """gunicorn configuration: process-level settings and hooks only.
 
 The master reads the same Settings class as the app; the app itself is built in each worker
-after fork by ``app.main:create_app()`` (no preload: LightGBM + OpenMP + fork can hang).
+after fork by ``app.main:create_server_app()`` (no preload: LightGBM + OpenMP + fork can hang).
 """
 
 import os
 from pathlib import Path
 
 from app.settings import Settings
-from app.telemetry.logging import configure_logging, stdlib_config
+from app.telemetry.logging import configure_logging, install_process_hooks, stdlib_config
 
 _settings = Settings()
 # The model's thread count, fixed for the workers' OpenMP runtime before any of them loads
@@ -16,7 +16,7 @@ _settings = Settings()
 # already in the environment wins, and the predictor passes its own count per call again.
 os.environ.setdefault("OMP_NUM_THREADS", str(_settings.model_threads))
 
-wsgi_app = "app.main:create_app()"
+wsgi_app = "app.main:create_server_app()"
 worker_class = "app.worker.Worker"
 bind = [f"{_settings.host}:{_settings.port}"]
 workers = _settings.web_concurrency
@@ -50,6 +50,7 @@ def on_starting(server: object) -> None:
     from app.telemetry.multiprocess import reset_dir
 
     configure_logging(_settings.log_level, _settings.log_format)
+    install_process_hooks(_settings.log_format)
     reset_dir(_multiprocess_dir())
 
 

@@ -1,8 +1,8 @@
 """The composition root: ``create_app(settings)`` wires every part; the lifespan starts what
 must start per worker after fork (tracing's export thread, the model).
 
-gunicorn calls ``app.main:create_app()`` in each worker after fork, so the model, the metrics
-files and every thread are created per worker, never in the master.
+gunicorn calls ``app.main:create_server_app()`` in each worker after fork, so the model, the
+metrics files and every thread are created per worker, never in the master.
 """
 
 from __future__ import annotations
@@ -44,7 +44,12 @@ from app.model.predictor import Predictor, threads_per_call
 from app.settings import Settings
 from app.telemetry.drift_collector import DriftCollector
 from app.telemetry.exposition import histogram_bucket_counts, multiprocess_dir
-from app.telemetry.logging import RequestLog, configure_logging, route_lightgbm_logs
+from app.telemetry.logging import (
+    RequestLog,
+    configure_logging,
+    install_process_hooks,
+    route_lightgbm_logs,
+)
 from app.telemetry.metrics import Metrics, ModelLabels
 from app.telemetry.middleware import RequestTelemetryMiddleware
 from app.telemetry.tracing import TracerRef, resource_attributes, setup_tracing
@@ -202,10 +207,19 @@ def _drift(
     return DriftParts(recorder, monitor, collector, report)
 
 
+def create_server_app() -> FastAPI:
+    """What the servers call (gunicorn in each worker, ``make dev``): the app, and the process's
+    hooks routed through the log, which an app built in-process leaves to the process's owner."""
+    settings = Settings()
+    install_process_hooks(settings.log_format)
+    return create_app(settings)
+
+
 def create_app(
     settings: Settings | None = None, span_exporter: SpanExporter | None = None
 ) -> FastAPI:
-    """Build the app. ``span_exporter`` replaces the OTLP exporter (tests pass an in-memory one)."""
+    """Build the app. ``span_exporter`` replaces the OTLP exporter (tests pass an in-memory one).
+    Configures logging, but installs no process-wide hook (see :func:`create_server_app`)."""
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
     route_lightgbm_logs()

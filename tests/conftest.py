@@ -1,9 +1,13 @@
-"""Session-wide fixtures and guards: no process a test started may outlive the session."""
+"""Session-wide fixtures and guards: no process a test started may outlive the session, and
+every test runs under pytest's own interpreter hooks (so a thread's crash fails it)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,6 +31,34 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if leaked or orphans:
         print(f"\nFAILED: processes outlived the test session: groups={leaked} children={orphans}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_PYTEST_HOOKS: dict[str, object] = {}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    # After pytest's plugins have installed theirs (its unhandled-thread-exception check).
+    _PYTEST_HOOKS.update(excepthook=sys.excepthook, threading_excepthook=threading.excepthook)
+
+
+def _hooks_in_place(when: str) -> None:
+    from app.telemetry.logging import JsonLinesStream
+
+    assert sys.excepthook is _PYTEST_HOOKS["excepthook"], f"sys.excepthook replaced ({when})"
+    assert threading.excepthook is _PYTEST_HOOKS["threading_excepthook"], (
+        f"threading.excepthook replaced: a thread's crash would not fail the test ({when})"
+    )
+    assert not isinstance(sys.stderr, JsonLinesStream), f"sys.stderr wrapped ({when})"
+
+
+@pytest.fixture(autouse=True)
+def _pytest_hooks_in_place() -> Iterator[None]:
+    """Checked before and after every test: an app built at module or session scope, before
+    any test's fixtures, would otherwise silence every later test."""
+    _hooks_in_place("before the test")
+    yield
+    _hooks_in_place("after the test")
 
 
 BUNDLED_MODEL_DIR = ROOT / "models" / "churn"

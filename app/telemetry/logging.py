@@ -245,20 +245,31 @@ def _structlog_processors(json_lines: bool) -> list[Any]:
 
 
 def configure_logging(level: str = "INFO", log_format: LogFormat = "auto") -> None:
-    """Configure structlog and the stdlib for this process. Safe to call more than once."""
+    """Configure structlog and the stdlib loggers for this process. Safe to call more than
+    once. Leaves the interpreter's hooks alone: :func:`install_process_hooks` is for servers."""
     logging.config.dictConfig(stdlib_config(level, log_format))
-    # Off then on: captureWarnings(True) is a no-op if an earlier call's hook was replaced.
-    logging.captureWarnings(False)
-    logging.captureWarnings(True)
-    json_lines = wants_json(log_format)
-    if json_lines and not isinstance(sys.stderr, JsonLinesStream):
-        sys.stderr = JsonLinesStream(sys.stderr)
     structlog.configure(
-        processors=_structlog_processors(json_lines),
+        processors=_structlog_processors(wants_json(log_format)),
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=lambda *args: StdoutLineLogger(),
         cache_logger_on_first_use=True,
     )
+
+
+def install_process_hooks(log_format: LogFormat = "auto") -> None:
+    """Route what the interpreter itself reports through the log chain: uncaught exceptions
+    (main thread and others), Python warnings and, in JSON mode, raw text on stderr.
+
+    For server entry points only (the gunicorn master, whose workers inherit the hooks by fork,
+    and the app factory the servers call): these hooks belong to whoever owns the process, and
+    an app built in-process (a test) must leave a test runner's own hooks in place. Safe to
+    call more than once.
+    """
+    # Off then on: captureWarnings(True) is a no-op if an earlier call's hook was replaced.
+    logging.captureWarnings(False)
+    logging.captureWarnings(True)
+    if wants_json(log_format) and not isinstance(sys.stderr, JsonLinesStream):
+        sys.stderr = JsonLinesStream(sys.stderr)
     _route_crashes()
 
 

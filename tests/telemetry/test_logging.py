@@ -5,8 +5,12 @@ import json
 import logging
 import os
 import re
+import subprocess
+import sys
+import threading
 import time
 import warnings
+from collections.abc import Iterator
 
 import lightgbm
 import numpy as np
@@ -22,12 +26,14 @@ from app.telemetry.logging import (
     RequestLog,
     add_trace_context,
     configure_logging,
+    install_process_hooks,
     route_lightgbm_logs,
     write_bytes_line,
     write_line,
 )
 from app.telemetry.request_context import RequestRecord, close_record, open_record
 from tests.conftest import BUNDLED_MODEL_DIR
+from tests.support.processes import ROOT
 
 OK_ROW = {"age": 30, "signup_month": "June", "tenure_months": 7}
 
@@ -149,6 +155,19 @@ def test_exceptions_render_into_one_json_line(capsys: pytest.CaptureFixture[str]
     assert "RuntimeError: boom" in line["exception"]
 
 
+@pytest.fixture
+def process_hooks() -> Iterator[None]:
+    """The server's process-wide hooks for one test, then pytest's own back."""
+    saved = (sys.excepthook, threading.excepthook, sys.stderr, warnings.showwarning)
+    try:
+        install_process_hooks("json")
+        yield
+    finally:
+        logging.captureWarnings(False)
+        sys.excepthook, threading.excepthook, sys.stderr, warnings.showwarning = saved
+
+
+@pytest.mark.usefixtures("process_hooks")
 def test_python_warnings_go_through_the_chain(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("INFO", "json")
     with warnings.catch_warnings():
@@ -204,6 +223,58 @@ def test_byte_lines_and_text_lines_keep_their_order_on_a_real_descriptor(
     write_line("three\n")
     write_bytes_line("quatre \u00e9\n".encode())
     assert capfd.readouterr().out == "one\ntwo\nthree\nquatre \u00e9\n"
+
+
+CRASHING_SERVER = """
+import sys, threading
+from app.telemetry.logging import configure_logging, install_process_hooks
+configure_logging("INFO", "json")
+install_process_hooks("json")
+print("raw text a library prints", file=sys.stderr)
+thread = threading.Thread(target=lambda: 1 / 0, name="doomed")
+thread.start()
+thread.join()
+raise RuntimeError("main thread dies")
+"""
+
+
+def test_a_server_process_logs_crashes_and_raw_stderr_as_json_lines() -> None:
+    """What the servers install (gunicorn's master, the app factory they call), run in a
+    process of its own: the hooks are process-wide."""
+    done = subprocess.run(
+        [sys.executable, "-c", CRASHING_SERVER], cwd=ROOT, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    stderr = [json.loads(x) for x in done.stderr.splitlines() if x]
+    assert [(x["event"], x["logger"]) for x in stderr] == [("raw text a library prints", "stderr")]
+    crashes = [json.loads(x) for x in done.stdout.splitlines() if x]
+    assert [(x["event"], x["logger"], x["level"]) for x in crashes] == [
+        ("uncaught exception in thread doomed", "glassbox.crash", "critical"),
+        ("uncaught exception", "glassbox.crash", "critical"),
+    ]
+    assert "ZeroDivisionError" in crashes[0]["exception"]
+    assert "RuntimeError: main thread dies" in crashes[1]["exception"]
+
+
+def test_an_app_built_in_process_leaves_the_process_hooks_alone() -> None:
+    before = (sys.excepthook, threading.excepthook, sys.stderr, warnings.showwarning)
+    with app_client(log_format="json") as client:
+        assert client.get("/healthz").status_code == 200
+        during = (sys.excepthook, threading.excepthook, sys.stderr, warnings.showwarning)
+    assert during == before
+
+
+@pytest.mark.xfail(
+    raises=pytest.PytestUnhandledThreadExceptionWarning,
+    reason="pytest sees a background thread's exception after an app was built",
+)
+def test_a_thread_crash_after_an_app_was_built_fails_the_test() -> None:
+    with app_client(log_format="json") as client:
+        assert client.get("/healthz").status_code == 200
+    thread = threading.Thread(target=lambda: 1 / 0)
+    thread.start()
+    thread.join()
 
 
 def request_log(flush_seconds: float) -> RequestLog:
