@@ -4,7 +4,8 @@ In multiprocess mode every worker writes its own memory-mapped file in the multi
 directory (``drift_<model version>_<pid>.counts``, int64 per bin). A write lands in the page
 cache before the response is sent, so a kill -9 loses no count of an answered request; a dead
 worker's file stays, so its counts stay in the pod's totals (the directory is emptied when the
-gunicorn master starts, like prometheus_client's own files). Single-process (dev, tests) keeps
+gunicorn master starts, like prometheus_client's own files), and a new worker that is given a
+dead worker's pid adds to that worker's file rather than truncating it. Single-process (dev, tests) keeps
 the counts in memory.
 """
 
@@ -15,6 +16,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+
+_CELL_BYTES = np.dtype(np.int64).itemsize
 
 
 def _add_one_each(cells: memoryview, indices: Iterable[int]) -> None:
@@ -54,7 +57,13 @@ class SharedCounts:
         pid = os.getpid()
         if self._counts is None or self._pid != pid:
             path = self.directory / f"{self.prefix}{pid}.counts"
-            counts = np.memmap(path, dtype=np.int64, mode="w+", shape=(self.size,))
+            # A file this pid left is a dead worker's (pids are reused): its counts are part of
+            # the pod's totals, so it is reopened and added to, never truncated. One of another
+            # size belongs to another layout, which ``total`` ignores anyway.
+            reopen = path.exists() and path.stat().st_size == self.size * _CELL_BYTES
+            counts = np.memmap(
+                path, dtype=np.int64, mode="r+" if reopen else "w+", shape=(self.size,)
+            )
             # A plain ndarray over the same pages: the memmap subclass slows every operation.
             self._counts = counts.view(np.ndarray)
             self._cells = self._counts.data
