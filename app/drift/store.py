@@ -5,8 +5,8 @@ directory (``drift_<model version>_<pid>.counts``, int64 per bin). A write lands
 cache before the response is sent, so a kill -9 loses no count of an answered request; a dead
 worker's file stays, so its counts stay in the pod's totals (the directory is emptied when the
 gunicorn master starts, like prometheus_client's own files), and a new worker that is given a
-dead worker's pid adds to that worker's file rather than truncating it. Single-process (dev, tests) keeps
-the counts in memory.
+dead worker's pid adds to that worker's file rather than truncating it. Single-process (dev,
+tests) keeps the counts in memory.
 """
 
 from __future__ import annotations
