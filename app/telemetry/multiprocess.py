@@ -34,10 +34,16 @@ def use_cached_pid() -> None:
 
 
 def reset_dir(path: Path) -> None:
-    """Empty the directory at master start: stale files from an earlier run would be merged."""
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
+    """Empty the directory at master start: stale files from an earlier run would be merged.
+
+    Its contents go, the directory itself stays: on Kubernetes it is an ``emptyDir`` mount
+    point, which cannot be removed (EBUSY)."""
+    path.mkdir(parents=True, exist_ok=True)
+    for entry in path.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def mark_worker_dead(pid: int, path: Path) -> None:

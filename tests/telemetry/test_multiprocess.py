@@ -1,12 +1,17 @@
-"""The multiprocess hooks: a worker's values land in its own files, whoever forked it."""
+"""The multiprocess hooks: a worker's values land in its own files, whoever forked it; the
+directory is emptied at start, whatever it is."""
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, multiprocess, values
 
-from app.telemetry.multiprocess import cached_pid, use_cached_pid
+from app.telemetry.multiprocess import cached_pid, reset_dir, use_cached_pid
+from tests.support.processes import ROOT
+from tests.support.tools import missing, require_tool
 
 
 def test_the_cached_pid_is_this_process_and_a_forked_childs_own() -> None:
@@ -37,3 +42,63 @@ def test_with_the_cached_pid_a_forked_child_writes_its_own_file(
     merged = CollectorRegistry()
     multiprocess.MultiProcessCollector(merged, str(multiprocess_dir))
     assert merged.get_sample_value("forked_total") == 11
+
+
+def stale_files(directory: Path) -> None:
+    (directory / "counter_123.db").write_bytes(b"stale")
+    (directory / "drift_churn_123.counts").write_bytes(b"\0" * 8)
+    (directory / "leftover").mkdir()
+    (directory / "leftover" / "inside").write_text("x")
+
+
+def test_reset_empties_the_directory_it_was_given_and_keeps_it(tmp_path: Path) -> None:
+    """The same directory, still linked, now empty: a process that holds it open (or a mount
+    on it) keeps seeing the directory the workers will write to."""
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    stale_files(directory)
+    held = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        reset_dir(directory)
+        assert os.path.samestat(os.fstat(held), os.stat(directory))
+        assert os.fstat(held).st_nlink >= 2, "still linked"
+        assert os.listdir(held) == []
+    finally:
+        os.close(held)
+
+
+def test_reset_creates_a_missing_directory(tmp_path: Path) -> None:
+    reset_dir(tmp_path / "a" / "metrics")
+    assert list((tmp_path / "a" / "metrics").iterdir()) == []
+
+
+RESET_A_MOUNT_POINT = """
+set -e
+mount -t tmpfs glassbox-test "$1"
+touch "$1/counter_123.db" "$1/drift_churn_123.counts"
+mkdir "$1/leftover"
+"$2" -c 'import sys; from pathlib import Path; from app.telemetry.multiprocess import reset_dir
+reset_dir(Path(sys.argv[1]))' "$1"
+findmnt --noheadings --output FSTYPE --mountpoint "$1"
+ls -A "$1"
+"""
+
+
+def test_reset_empties_a_mount_point_as_on_a_kubernetes_empty_dir(tmp_path: Path) -> None:
+    """An ``emptyDir`` is a mount point: removing it fails with EBUSY (and the master died at
+    start). A real tmpfs, mounted in a private mount namespace of the test's own."""
+    unshare = require_tool("unshare", "util-linux")
+    probe = subprocess.run(
+        [unshare, "--mount", "--propagation", "private", "true"], capture_output=True, check=False
+    )
+    if probe.returncode != 0:
+        missing(f"no private mount namespace here (root and CAP_SYS_ADMIN needed): {probe.stderr}")
+    mount_point = tmp_path / "metrics"
+    mount_point.mkdir()
+    done = subprocess.run(
+        [unshare, "--mount", "--propagation", "private", "sh", "-c", RESET_A_MOUNT_POINT, "sh",
+         str(mount_point), sys.executable],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["tmpfs"], "still the mount, and nothing in it"
