@@ -1,6 +1,8 @@
-"""Binning: every value lands in the bin an independent np.histogram puts it in."""
+"""Binning: every value lands in the bin an independent np.histogram puts it in, in a batch
+and one row at a time, on either side of every edge."""
 
 import json
+import math
 from typing import Any
 
 import numpy as np
@@ -88,3 +90,49 @@ def test_layout_has_a_missing_bin_per_feature() -> None:
 
 def test_numeric_labels_read_as_intervals() -> None:
     assert numeric_labels([1.0, 2.5]) == ["(-inf,1)", "[1,2.5)", "[2.5,+inf)"]
+
+
+def around_every_edge() -> list[tuple[str, float]]:
+    """For every interior edge of every numeric feature: the float just below it, the edge, and
+    the float just above it."""
+    cases = []
+    for f in BINNER.features:
+        if f.kind != "numeric":
+            continue
+        for edge in PROFILE["features"][f.name]["edges"]:
+            for value in (math.nextafter(edge, -math.inf), edge, math.nextafter(edge, math.inf)):
+                cases.append((f.name, value))
+    return cases
+
+
+def bin_by_hand(name: str, value: float) -> int:
+    """The flat index of the half-open bin [e_k, e_k+1) holding ``value``: edges at or below it."""
+    feature = BINNER.feature(name)
+    return feature.start + sum(1 for edge in PROFILE["features"][name]["edges"] if edge <= value)
+
+
+def test_values_either_side_of_every_edge_land_in_the_bin_the_edges_say() -> None:
+    """A value a few ulps below an edge belongs to the bin below it, in a batch and alone."""
+    cases = around_every_edge()
+    assert len(cases) > 100
+    columns = {name: j for j, name in enumerate(CONTRACT.names)}
+    matrix = np.full((len(cases), len(columns)), np.nan)
+    for i, (name, value) in enumerate(cases):
+        matrix[i, columns[name]] = value
+    expected = [bin_by_hand(name, value) for name, value in cases]
+    batch = BINNER.indices(matrix)
+    assert [int(batch[i, columns[name]]) for i, (name, _) in enumerate(cases)] == expected
+    one_by_one = [BINNER.row_indices(row)[columns[name]]
+                  for row, (name, _) in zip(matrix.tolist(), cases, strict=True)]  # fmt: skip
+    assert one_by_one == expected
+
+
+def test_a_realistic_charge_just_under_an_edge_is_binned_below_it() -> None:
+    charge = 13.03 * 3  # 39.089999999999996, just under the bundled profile's 39.09 edge
+    edges = PROFILE["features"]["monthly_charges"]["edges"]
+    assert 39.09 in edges
+    assert charge < 39.09
+    records = [{"age": 30, "signup_month": "May", "monthly_charges": charge}] * 2
+    feature = BINNER.feature("monthly_charges")
+    below = feature.start + edges.index(39.09)
+    assert BINNER.counts(ENCODER.encode_rows(records))[below] == 2
