@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.settings import Settings
 from tests.conftest import BUNDLED_MODEL_DIR
+from tests.support.raw_model import RawModel
 
 
 def make_client(model_dir: Path = BUNDLED_MODEL_DIR, **settings: object) -> TestClient:
@@ -19,3 +20,9 @@ def make_client(model_dir: Path = BUNDLED_MODEL_DIR, **settings: object) -> Test
 def client() -> Iterator[TestClient]:
     with make_client(max_batch_rows=50) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def raw_model() -> RawModel:
+    """The oracle for predictions: LightGBM on a matrix encoded by hand from card.json."""
+    return RawModel(BUNDLED_MODEL_DIR)

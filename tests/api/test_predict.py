@@ -2,37 +2,86 @@
 
 import json
 import re
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from app.api.schemas import BatchPredictionOut, PredictionOut
 from app.model.generator import generate
-from app.model.predictor import Predictor
 from tests.api.conftest import make_client
 from tests.support.bad_requests import BAD_REQUESTS, JSON, BadRequest
+from tests.support.raw_model import RawModel
 
 PREDICTION_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-def test_minimal_record_gets_a_probability(client: TestClient, predictor: Predictor) -> None:
+def test_minimal_record_gets_a_probability(client: TestClient, raw_model: RawModel) -> None:
     response = client.post("/predict", json={"age": 30, "signup_month": "June"})
     assert response.status_code == 200
     body = response.json()
     assert body.keys() == {"prediction_id", "churn_probability", "churn", "model_version"}
     assert PREDICTION_ID.match(body["prediction_id"])
     assert body["prediction_id"].endswith("00000000")
-    assert body["model_version"] == predictor.version
-    expected = predictor.predict_proba([{"age": 30, "signup_month": "June"}])[0]
+    assert body["model_version"] == raw_model.version
+    (expected,) = raw_model.predict([{"age": 30, "signup_month": "June"}])
     assert body["churn_probability"] == expected
-    assert body["churn"] == (expected >= predictor.card.threshold)
+    assert body["churn"] == (expected >= raw_model.threshold)
 
 
-def test_full_records_match_the_raw_model(client: TestClient, predictor: Predictor) -> None:
+def test_full_records_match_the_raw_model(client: TestClient, raw_model: RawModel) -> None:
     for record in generate(20, seed=12).records():
         response = client.post("/predict", json=record)
         assert response.status_code == 200, response.text
-        assert response.json()["churn_probability"] == predictor.predict_proba([record])[0]
+        assert response.json()["churn_probability"] == raw_model.predict([record])[0]
+
+
+def listed_values(feature: dict[str, Any]) -> list[Any]:
+    """The values a card feature enumerates: its categories, or false and true for a boolean."""
+    if feature["type"] == "boolean":
+        return [False, True]
+    return list(feature.get("categories") or [])
+
+
+def value_variants(raw_model: RawModel, bases: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Each base record with, one feature at a time, each of the feature's listed values, and
+    null and absent for an optional feature."""
+    variants = []
+    for base in bases:
+        for feature in raw_model.features:
+            name = feature["name"]
+            variants += [{**base, name: value} for value in listed_values(feature)]
+            if not feature["required"]:
+                variants.append({**base, name: None})
+                variants.append({k: v for k, v in base.items() if k != name})
+    return variants
+
+
+def test_every_category_boolean_and_missing_value_is_encoded_as_the_card_says(
+    client: TestClient, raw_model: RawModel
+) -> None:
+    """Single rows and batches (two encoding paths) against LightGBM on a hand-built matrix."""
+    bases = list(generate(5, seed=14).records())
+    records = value_variants(raw_model, bases)
+    expected = raw_model.predict(records)
+    # The probe can see a swapped code: for every categorical or boolean feature, some base
+    # record gets a different probability for each of the feature's values.
+    for feature in raw_model.features:
+        values = listed_values(feature)
+        if values:
+            assert any(
+                len(set(raw_model.predict([{**b, feature["name"]: v} for v in values])))
+                == len(values)
+                for b in bases
+            ), feature["name"]
+    singles = [client.post("/predict", json=r).json()["churn_probability"] for r in records]
+    assert singles == expected
+    batched = []
+    for start in range(0, len(records), 50):
+        response = client.post("/predict/batch", json={"rows": records[start : start + 50]})
+        assert response.status_code == 200, response.text
+        batched += [p["churn_probability"] for p in response.json()["predictions"]]
+    assert batched == expected
 
 
 def test_null_optional_features_are_missing_like_absent_ones(client: TestClient) -> None:
@@ -79,17 +128,20 @@ def test_prediction_ids_are_unique(client: TestClient) -> None:
     assert len(ids) == 50
 
 
-def test_batch_results_come_in_input_order(client: TestClient, predictor: Predictor) -> None:
+def test_batch_results_come_in_input_order(client: TestClient, raw_model: RawModel) -> None:
     records = list(generate(40, seed=13).records())
     response = client.post("/predict/batch", json={"rows": records})
     assert response.status_code == 200
     body = response.json()
     probabilities = [p["churn_probability"] for p in body["predictions"]]
-    assert probabilities == predictor.predict_proba(records).tolist()
+    assert probabilities == raw_model.predict(records)
+    assert [p["churn"] for p in body["predictions"]] == [
+        p >= raw_model.threshold for p in probabilities
+    ]
     ids = [p["prediction_id"] for p in body["predictions"]]
     assert [int(i[-8:], 16) for i in ids] == list(range(40))
     assert len({i[:24] for i in ids}) == 1
-    assert body["model_version"] == predictor.version
+    assert body["model_version"] == raw_model.version
 
 
 def test_batch_over_the_limit_is_a_422_that_states_the_limit(client: TestClient) -> None:
