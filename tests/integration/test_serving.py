@@ -3,17 +3,29 @@
 import json
 import signal
 import time
+from collections.abc import Iterator
 
 import httpx2
 import pytest
 
 from app.model.generator import generate
-from app.model.predictor import Predictor
+from app.settings import Settings
 from tests.api.test_predict import check_bad_request
+from tests.conftest import BUNDLED_MODEL_DIR
 from tests.support.bad_requests import BAD_REQUESTS, BadRequest
 from tests.support.processes import Server, group_members
+from tests.support.raw_model import RawModel
 
 TIMEOUT = httpx2.Timeout(10.0)
+# Request lines reach the log at most GLASSBOX_LOG_FLUSH_SECONDS after their response (error
+# lines at once); a test's lines are all in the log this long after it ends.
+LOG_SETTLE_S = Settings.model_fields["log_flush_seconds"].default + 0.05
+
+
+@pytest.fixture(scope="module")
+def raw_model() -> RawModel:
+    """The oracle for predictions: LightGBM on a matrix encoded by hand from card.json."""
+    return RawModel(BUNDLED_MODEL_DIR)
 
 
 @pytest.fixture(scope="module")
@@ -22,29 +34,62 @@ def http(server: Server) -> httpx2.Client:
         yield client  # type: ignore[misc]
 
 
+# How far each shared server's log has been checked, by log path.
+_checked: dict[str, int] = {}
+
+
+def _tracebacks(server: Server, start: int) -> tuple[str, int]:
+    """(the log from byte ``start`` on if it holds a Traceback, else "", where it ends)."""
+    with server.log_path.open("rb") as log:
+        log.seek(start)
+        new = log.read()
+    text = new.decode(errors="replace")
+    return (text if "Traceback" in text else ""), start + len(new)
+
+
+@pytest.fixture(autouse=True)
+def no_traceback_in_the_shared_server_s_log(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Per test, the part of the module's shared server log written while it ran holds no
+    Traceback: a failure names the test that caused it. Lines written between tests (start-up,
+    or a test's lines later than LOG_SETTLE_S) are checked, and blamed as such, before the
+    next test starts."""
+    if "server" not in request.fixturenames:
+        yield
+        return
+    server: Server = request.getfixturevalue("server")
+    key = str(server.log_path)
+    between, start = _tracebacks(server, _checked.get(key, 0))
+    assert not between, f"a Traceback before this test (start-up or an earlier test):\n{between}"
+    yield
+    time.sleep(LOG_SETTLE_S)
+    during, _checked[key] = _tracebacks(server, start)
+    assert not during, f"a Traceback in the server log during this test:\n{during}"
+
+
 def test_two_workers_serve(server: Server, http: httpx2.Client) -> None:
     assert len(server.worker_pids()) == 2
     assert http.get("/healthz").json() == {"status": "ok"}
     assert http.get("/readyz").status_code == 200
 
 
-def test_predict_over_http_matches_the_raw_model(http: httpx2.Client, predictor: Predictor) -> None:
-    response = http.post("/predict", json={"age": 30, "signup_month": "June"})
-    assert response.status_code == 200
-    body = response.json()
-    assert (
-        body["churn_probability"]
-        == predictor.predict_proba([{"age": 30, "signup_month": "June"}])[0]
-    )
-    assert body["model_version"] == predictor.version
+def test_predict_over_http_matches_the_raw_model(http: httpx2.Client, raw_model: RawModel) -> None:
+    minimal = {"age": 30, "signup_month": "June"}
+    records = [minimal, *generate(20, seed=20).records()]
+    for record, expected in zip(records, raw_model.predict(records), strict=True):
+        response = http.post("/predict", json=record)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["churn_probability"] == expected
+        assert body["churn"] == (expected >= raw_model.threshold)
+        assert body["model_version"] == raw_model.version
 
 
-def test_batch_over_http_keeps_input_order(http: httpx2.Client, predictor: Predictor) -> None:
+def test_batch_over_http_keeps_input_order(http: httpx2.Client, raw_model: RawModel) -> None:
     records = list(generate(1000, seed=21).records())
     response = http.post("/predict/batch", json={"rows": records})
     assert response.status_code == 200
     got = [p["churn_probability"] for p in response.json()["predictions"]]
-    assert got == predictor.predict_proba(records).tolist()
+    assert got == raw_model.predict(records)
 
 
 def test_a_batch_over_the_default_limit_is_refused(http: httpx2.Client) -> None:
@@ -74,7 +119,7 @@ def test_bad_input_never_takes_a_worker_down(server: Server, http: httpx2.Client
         assert sock.recv(65536).startswith(b"HTTP/1.1 4")
     assert http.post("/predict", json={"age": 30, "signup_month": "June"}).status_code == 200
     assert server.worker_pids() == workers
-    assert "Traceback" not in server.log()
+    # No Traceback in the server log while this test ran: the autouse fixture above checks it.
 
 
 def test_sigterm_stops_master_and_workers_cleanly(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -88,6 +133,7 @@ def test_sigterm_stops_master_and_workers_cleanly(tmp_path) -> None:  # type: ig
         assert time.monotonic() - started < 25
         assert group_members(pgid) == []
         assert "Shutting down: Master" in running.log()
+        assert "Traceback" not in running.log()
 
 
 def test_openapi_is_served_by_the_real_server(http: httpx2.Client) -> None:
