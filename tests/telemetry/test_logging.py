@@ -278,26 +278,29 @@ def test_a_thread_crash_after_an_app_was_built_fails_the_test() -> None:
 
 
 def request_log(flush_seconds: float) -> RequestLog:
+    """With capfd, sys.stdout has a descriptor and the lines take the production path:
+    ``os.write`` on it, not the fallback through sys.stdout."""
+    assert sys.stdout.fileno() >= 0, "capsys's stream has no descriptor: use capfd"
     return RequestLog(1.0, 1.0, "INFO", "json", flush_seconds=flush_seconds)
 
 
 def test_buffered_request_lines_wait_for_a_flush_but_errors_do_not(
-    capsys: pytest.CaptureFixture[str],
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     log = request_log(flush_seconds=0.1)
     log.write(200, 0.001, {"route": "/predict", "n": 1})
     log.write(422, 0.001, {"route": "/predict", "n": 2})
-    assert capsys.readouterr().out == ""
+    assert capfd.readouterr().out == ""
     log.write(503, 0.001, {"route": "/predict", "n": 3})
-    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    lines = [json.loads(x) for x in capfd.readouterr().out.splitlines()]
     assert [line["n"] for line in lines] == [1, 2, 3], "an error flushes, in order"
     assert [line["level"] for line in lines] == ["info", "info", "error"]
     log.write(200, 0.001, {"n": 4})
     log.flush()
-    assert [json.loads(x)["n"] for x in capsys.readouterr().out.splitlines()] == [4]
+    assert [json.loads(x)["n"] for x in capfd.readouterr().out.splitlines()] == [4]
 
 
-def test_a_full_buffer_is_written_at_once(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_full_buffer_is_written_at_once(capfd: pytest.CaptureFixture[str]) -> None:
     log = request_log(flush_seconds=10.0)
     padding = "x" * 1000
     buffered = 0
@@ -305,29 +308,29 @@ def test_a_full_buffer_is_written_at_once(capsys: pytest.CaptureFixture[str]) ->
     while not out and buffered < 100:
         log.write(200, 0.001, {"n": buffered, "padding": padding})
         buffered += 1
-        out = capsys.readouterr().out
+        out = capfd.readouterr().out
     lines = out.splitlines()
     assert len(lines) == buffered, "the whole buffer, in one write"
     assert len(out) >= RequestLog.BUFFER_BYTES > len(out) - len(lines[-1]) - 1
 
 
 def test_without_a_flush_interval_every_line_is_written_at_once(
-    capsys: pytest.CaptureFixture[str],
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     log = request_log(flush_seconds=0.0)
     log.write(200, 0.001, {"n": 1})
-    assert json.loads(capsys.readouterr().out)["n"] == 1
+    assert json.loads(capfd.readouterr().out)["n"] == 1
 
 
 def test_the_lifespan_flushes_request_lines_while_running_and_at_shutdown(
-    capsys: pytest.CaptureFixture[str],
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     with app_client(log_flush_seconds=0.05) as client:
         client.post("/predict", json=OK_ROW)
         time.sleep(0.5)
-        assert len(request_lines(capsys)) == 1, "flushed by the timer"
+        assert len(request_lines(capfd)) == 1, "flushed by the timer"
         client.post("/predict", json=OK_ROW)
-    assert len(request_lines(capsys)) == 1, "flushed at shutdown"
+    assert len(request_lines(capfd)) == 1, "flushed at shutdown"
 
 
 def test_a_failing_log_sink_does_not_fail_the_request(monkeypatch: pytest.MonkeyPatch) -> None:
