@@ -2,7 +2,10 @@
 
 The rules compute PSI per feature across every pod from the per-bin counters, with the same
 smoothing as app/drift/stats.py (proportions clamped to at least EPSILON). The test feeds fixed
-counts from two pods and expects exactly what the Python function computes from the same counts.
+counts from two pods and expects exactly what the Python function computes from the same counts
+(tests/monitoring/test_rules.py holds those numbers to values worked by hand), in two scenarios:
+steady traffic for an hour (both windows see the same mix), and the same traffic whose mix changes
+for the last 15 minutes (the 15-minute window sees only the new mix).
 
     python -m monitoring.drift_rules          # rewrite monitoring/rules/drift.rules.yml and
                                               # monitoring/tests/drift.test.yml
@@ -25,19 +28,24 @@ TEST = HERE / "tests" / "drift.test.yml"
 WINDOWS = ("15m", "1h")
 
 # Fixed counts for the test: per feature, the reference proportions of its value bins and the
-# increase per minute of each bin's counter on each of two pods (one bin empty on purpose).
+# increase per minute of each bin's counter on each of two pods (one bin empty on purpose);
+# "recent_per_minute": the increase per minute in the last 15 minutes of the shift scenario.
 FIXTURE = {
     "age": {
         "bins": ["(-inf,30)", "[30,50)", "[50,+inf)"],
         "reference": [0.25, 0.5, 0.25],
         "per_minute": {"pod-a": [2, 5, 3], "pod-b": [1, 4, 6]},
+        "recent_per_minute": {"pod-a": [5, 2, 1], "pod-b": [4, 1, 1]},
     },
     "plan": {
         "bins": ["basic", "standard", "premium"],
         "reference": [0.45, 0.35, 0.2],
         "per_minute": {"pod-a": [4, 3, 0], "pod-b": [5, 2, 0]},
+        "recent_per_minute": {"pod-a": [1, 2, 3], "pod-b": [2, 2, 4]},
     },
 }
+MINUTES = 60  # the test's series span an hour
+SHIFT_MINUTES = 15  # the shift scenario's last 15 minutes: exactly the :15m window
 
 
 def rules_yaml() -> str:
@@ -76,10 +84,66 @@ def rules_yaml() -> str:
     return "\n".join(lines) + "\n"
 
 
-def expected_psi(feature: str) -> float:
+def expected_psi(feature: str, rates: str = "per_minute", minutes: int = MINUTES) -> float:
+    """PSI from app.drift.stats.psi over ``minutes`` of the fixture's ``rates`` on both pods."""
     spec = FIXTURE[feature]
-    per_hour = np.sum([np.array(v) * 60 for v in spec["per_minute"].values()], axis=0)
-    return psi(np.array(spec["reference"]), per_hour / per_hour.sum())
+    counts = np.sum([np.array(v) * minutes for v in spec[rates].values()], axis=0)
+    return psi(np.array(spec["reference"]), counts / counts.sum())
+
+
+def _series(feature: str, bin_label: str, pod: str, metric: str) -> str:
+    return (
+        f'      - series: \'{metric}{{model_version="v1",'
+        f'feature="{feature}",bin="{bin_label}",instance="{pod}"}}\''
+    )
+
+
+def _check(feature: str, window: str, value: float, comment: str) -> list[str]:
+    return [
+        f"      # {feature}, {window}: PSI {value!r} from app.drift.stats.psi ({comment})",
+        "      - expr: >-",
+        f'          abs(model_feature:glassbox_drift_psi:{window}{{feature="{feature}"}}'
+        f" - {value!r}) < bool 1e-9",
+        f"        eval_time: {MINUTES}m",
+        "        exp_samples:",
+        f'          - labels: \'{{model_version="v1",feature="{feature}"}}\'',
+        "            value: 1",
+    ]
+
+
+def _scenario(shifted: bool) -> list[str]:
+    """One promtool test: two pods' counters for an hour, steady or with the mix shifted for the
+    last SHIFT_MINUTES, and the PSI the rules must give at the end of the hour."""
+    lines = ["  - interval: 1m", "    input_series:"]
+    steady_minutes = MINUTES - SHIFT_MINUTES if shifted else MINUTES
+    for feature, spec in FIXTURE.items():
+        for pod, increments in spec["per_minute"].items():
+            recent = spec["recent_per_minute"][pod]
+            for label, step, late in zip(spec["bins"], increments, recent, strict=True):
+                values = f"0+{step}x{steady_minutes}"
+                if shifted:
+                    # 'a+bxn' is the n+1 samples a, a+b, ..., a+n*b, one a minute: the steady
+                    # part ends at minute 45, then 15 one-minute steps of the new rate.
+                    values += f" {step * steady_minutes + late}+{late}x{SHIFT_MINUTES - 1}"
+                lines += [
+                    _series(feature, label, pod, "glassbox_drift_bin_observations_total"),
+                    f"        values: '{values}'",
+                ]
+            for label, share in zip(spec["bins"], spec["reference"], strict=True):
+                lines += [
+                    _series(feature, label, pod, "glassbox_drift_reference_proportion"),
+                    f"        values: '{share}x{MINUTES}'",
+                ]
+    lines.append("    promql_expr_test:")
+    for feature in FIXTURE:
+        if shifted:
+            value = expected_psi(feature, "recent_per_minute", SHIFT_MINUTES)
+            lines += _check(feature, "15m", value, "the last 15 minutes' mix only")
+        else:
+            value = expected_psi(feature)
+            lines += _check(feature, "1h", value, "steady for the hour")
+            lines += _check(feature, "15m", value, "steady: the same mix as the hour's")
+    return lines
 
 
 def test_yaml() -> str:
@@ -90,36 +154,11 @@ def test_yaml() -> str:
         "  - ../rules/drift.rules.yml",
         "evaluation_interval: 1m",
         "tests:",
-        "  - interval: 1m",
-        "    input_series:",
+        "  # Steady traffic for an hour: both windows see the hour's mix.",
+        *_scenario(shifted=False),
+        "  # The mix shifts for the last 15 minutes: the 15-minute window sees only the new mix.",
+        *_scenario(shifted=True),
     ]
-    for feature, spec in FIXTURE.items():
-        for pod, increments in spec["per_minute"].items():
-            for label, step in zip(spec["bins"], increments, strict=True):
-                lines += [
-                    f'      - series: \'glassbox_drift_bin_observations_total{{model_version="v1",'
-                    f'feature="{feature}",bin="{label}",instance="{pod}"}}\'',
-                    f"        values: '0+{step}x60'",
-                ]
-            for label, share in zip(spec["bins"], spec["reference"], strict=True):
-                lines += [
-                    f'      - series: \'glassbox_drift_reference_proportion{{model_version="v1",'
-                    f'feature="{feature}",bin="{label}",instance="{pod}"}}\'',
-                    f"        values: '{share}x60'",
-                ]
-    lines.append("    promql_expr_test:")
-    for feature in FIXTURE:
-        value = expected_psi(feature)
-        lines += [
-            f"      # {feature}: PSI {value!r} from app.drift.stats.psi",
-            "      - expr: >-",
-            f'          abs(model_feature:glassbox_drift_psi:1h{{feature="{feature}"}}'
-            f" - {value!r}) < bool 1e-9",
-            "        eval_time: 60m",
-            "        exp_samples:",
-            f'          - labels: \'{{model_version="v1",feature="{feature}"}}\'',
-            "            value: 1",
-        ]
     return "\n".join(lines) + "\n"
 
 
