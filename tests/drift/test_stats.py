@@ -32,6 +32,23 @@ def test_js_distance_bounds() -> None:
     assert js_distance(np.array([1.0]), np.array([1.0])) == 0.0
 
 
+def test_js_distance_worked_by_hand() -> None:
+    # JS distance = sqrt(JSD), JSD = KL(p || m) / 2 + KL(q || m) / 2 with m = (p + q) / 2, and
+    # every log base 2 (so the distance is in [0, 1]). p = (1, 0), q = (1/2, 1/2): m = (3/4, 1/4)
+    #   KL(p || m) = 1 log2(1 / (3/4))                          = 2 - log2 3
+    #   KL(q || m) = 1/2 log2((1/2) / (3/4)) + 1/2 log2((1/2) / (1/4)) = 1 - (log2 3) / 2
+    #   JSD = 3/2 - (3/4) log2 3 = 0.311278..., distance = 0.557923...
+    # (natural logs would give sqrt(0.311278 ln 2) = 0.464502...)
+    expected = math.sqrt(1.5 - 0.75 * math.log2(3))
+    assert expected == pytest.approx(0.557923, abs=1e-6)
+    assert js_distance(np.array([1.0, 0.0]), np.array([0.5, 0.5])) == pytest.approx(
+        expected, abs=1e-12
+    )
+    assert js_distance(np.array([0.5, 0.5]), np.array([1.0, 0.0])) == pytest.approx(
+        expected, abs=1e-12
+    )
+
+
 def test_chi_square_matches_scipy_on_unsmoothed_input() -> None:
     counts = np.array([30, 50, 20])
     ref = np.array([0.3, 0.4, 0.3])
