@@ -14,10 +14,21 @@ def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     return out
 
 
+class MissingSample(AssertionError):
+    """No sample of the scrape has the name and labels asked for."""
+
+
 def value(text: str, name: str, **labels: str) -> float:
-    """The sum of the samples named ``name`` whose labels include ``labels``."""
+    """The sum of the samples named ``name`` whose labels include ``labels``.
+
+    A series that is missing (not declared, renamed, relabelled) is a failure, never a 0: with
+    no matching sample this raises MissingSample, so ``value(...) == 0`` means a sample at zero.
+    """
     wanted = set(labels.items())
-    return sum(v for (n, ls), v in samples(text).items() if n == name and wanted <= ls)
+    matched = [v for (n, ls), v in samples(text).items() if n == name and wanted <= ls]
+    if not matched:
+        raise MissingSample(f"no sample {name}{labels or ''} in the scrape")
+    return sum(matched)
 
 
 def series_count(text: str) -> int:

@@ -100,7 +100,12 @@ def test_counts_are_exact(client: TestClient) -> None:
     assert value(text, failures) == 2
     assert value(text, "glassbox_http_request_duration_seconds_count", route="/predict") == 8
     assert value(text, "glassbox_model_inference_duration_seconds_count") == 8
-    assert value(text, "glassbox_http_requests_in_flight") == 0
+    # Every request that started has finished: the live count, and the gauge once it is
+    # published from it (the lifespan publishes once a second, so a stale gauge proves nothing).
+    metrics = client.app.state.service.metrics  # type: ignore[attr-defined]
+    assert metrics.requests_in_flight == 0
+    metrics.publish_in_flight()
+    assert value(scrape(client), "glassbox_http_requests_in_flight") == 0
 
 
 def test_probes_and_metrics_are_not_in_the_red_series(client: TestClient) -> None:
@@ -216,12 +221,18 @@ def test_in_flight_is_counted_per_request_and_published_to_the_gauge(
     metrics = app.state.service.metrics
     metrics.request_started()
     metrics.request_started()
+    assert metrics.requests_in_flight == 2
     assert metrics.in_flight._value.get() == 0, "written only when published"
     metrics.publish_in_flight()
     assert metrics.in_flight._value.get() == 2
     metrics.request_finished("/predict", "POST", 200, 0.01)
+    assert metrics.requests_in_flight == 1
     metrics.publish_in_flight()
     assert metrics.in_flight._value.get() == 1
+    metrics.request_finished("/predict", "POST", 200, 0.01)
+    assert metrics.requests_in_flight == 0
+    metrics.publish_in_flight()
+    assert metrics.in_flight._value.get() == 0
 
 
 def test_the_lifespan_publishes_in_flight_every_second(multiprocess_dir: Path) -> None:
