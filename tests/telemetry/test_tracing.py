@@ -1,6 +1,8 @@
 """Traces: one server span per request named by route template, the child spans that matter,
 W3C context in and out, and an exact account of every sampled span."""
 
+import json
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -39,6 +41,7 @@ from app.telemetry.tracing import (
 from tests.conftest import BUNDLED_MODEL_DIR
 
 OK_ROW = {"age": 30, "signup_month": "June"}
+CARD_VERSION = json.loads((BUNDLED_MODEL_DIR / "card.json").read_text())["version"]
 PARENT_TRACE = "0af7651916cd43dd8448eb211c80319c"
 PARENT_SPAN = "b7ad6b7169203331"
 
@@ -72,7 +75,7 @@ def test_a_prediction_makes_a_server_span_and_two_children(monkeypatch: pytest.M
     for child in ("decode_validate", "predict"):
         assert spans[child].parent.span_id == server.context.span_id
     assert spans["predict"].attributes["glassbox.rows"] == 1
-    assert spans["predict"].attributes["glassbox.model_version"].startswith("churn-")
+    assert spans["predict"].attributes["glassbox.model_version"] == CARD_VERSION
     assert server.resource.attributes["service.name"] == "glassbox"
     assert server.resource.attributes["service.version"] == response.json()["model_version"]
 
@@ -410,19 +413,45 @@ def test_the_parent_based_ratio_variable_builds_the_sampler_the_sdk_would(
     assert ours.get_description() == _get_from_env_or_default().get_description()
 
 
+def binomial_bounds(n: int, ratio: float, sigmas: float = 5.0) -> tuple[int, int]:
+    """Where the number sampled out of n independent traces falls, but for a chance of about
+    one in 1.7 million (5 standard deviations either side of the mean)."""
+    mean, sd = n * ratio, math.sqrt(n * ratio * (1 - ratio))
+    return math.ceil(mean - sigmas * sd), math.floor(mean + sigmas * sd)
+
+
+def test_the_shipped_default_samples_a_tenth_of_new_traces() -> None:
+    """Over the trace ids the service makes itself: a tenth, not a half (nor a fifth, nor a
+    twentieth, which these bounds also exclude)."""
+    spans, _ = server_spans(default_sampler({}))  # type: ignore[arg-type]
+    n = 20_000
+    low, high = binomial_bounds(n, 0.1)  # 2000 +- 212
+    for wrong in (0.05, 0.2, 0.5):
+        assert not low <= n * wrong <= high
+    ids = spans.ids
+    sampled = sum(spans.records(ROOT_CONTEXT, ids.new_trace_id(), True, "POST", None)
+                  for _ in range(n))  # fmt: skip
+    assert low <= sampled <= high
+
+
 def test_unset_sampler_follows_a_sampled_caller(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OTEL_TRACES_SAMPLER", raising=False)
     exporter = InMemorySpanExporter()
     app = create_app(Settings(model_dir=BUNDLED_MODEL_DIR), span_exporter=exporter)
+    n = 300
     with TestClient(app) as client:
         client.post(
             "/predict", json=OK_ROW, headers={"traceparent": f"00-{PARENT_TRACE}-{PARENT_SPAN}-01"}
         )
-        unsampled = [client.post("/predict", json=OK_ROW) for _ in range(60)]
-    names = [s.name for s in finished(exporter)]
-    assert names.count("POST /predict") < 1 + 30  # about 6 of 60, never all
-    assert any(f"{s.context.trace_id:032x}" == PARENT_TRACE for s in finished(exporter))
+        unsampled = [client.post("/predict", json=OK_ROW) for _ in range(n)]
     assert all(r.status_code == 200 for r in unsampled)
+    servers = [s for s in finished(exporter) if s.name == "POST /predict"]
+    followed = [s for s in servers if f"{s.context.trace_id:032x}" == PARENT_TRACE]
+    assert len(followed) == 1
+    # New traces: a tenth of them, within a binomial bound that a half (150 of 300) is far out of.
+    low, high = binomial_bounds(n, 0.1)  # 30 +- 26
+    assert not low <= n * 0.5 <= high
+    assert low <= len(servers) - len(followed) <= high
 
 
 def test_the_hashed_resource_is_the_same_resource() -> None:
