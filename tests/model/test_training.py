@@ -37,7 +37,7 @@ def test_source_date_epoch_sets_the_date_in_the_version(
 ) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")  # 2026-01-01
     card = train(tmp_path)
-    assert card["version"].startswith("churn-20260101-")
+    assert card["version"] == f"churn-20260101-{_sha(tmp_path / MODEL_FILE)[:8]}"
     assert card["trained_at"] == "2026-01-01T00:00:00Z"
 
 
@@ -94,9 +94,26 @@ def test_roc_auc_matches_hand_worked_values() -> None:
 
 
 def test_threshold_maximises_f1_on_the_grid() -> None:
+    # The rule: the threshold t on the 0.01 grid (0.05 .. 0.95) that maximises F1, where a row is
+    # predicted churn when p >= t; the lowest such t on ties.
+    # Separable: F1 = 1 exactly when the three churners (0.6, 0.7, 0.8) are in and the highest
+    # non-churner (0.3) is out, 0.3 < t <= 0.6; the lowest grid point of those is 0.31.
     labels = np.array([0, 0, 0, 1, 1, 1])
     probabilities = np.array([0.1, 0.2, 0.3, 0.6, 0.7, 0.8])
-    assert 0.31 <= best_f1_threshold(labels, probabilities) <= 0.6
+    assert best_f1_threshold(labels, probabilities) == 0.31
+
+
+def test_threshold_worked_by_hand_when_no_threshold_is_perfect() -> None:
+    # F1 = 2 TP / (predicted positive + actual positive), 3 churners:
+    #   t <= 0.2         all 5 in,                   TP 3: 6 / (5 + 3) = 0.75
+    #   0.2 < t <= 0.25  0.25, 0.4, 0.5, 0.9 in,     TP 3: 6 / (4 + 3) = 0.857  <- best
+    #   0.25 < t <= 0.4  0.4, 0.5, 0.9 in,           TP 2: 4 / (3 + 3) = 0.667
+    #   0.4 < t <= 0.5   0.5, 0.9 in,                TP 2: 4 / (2 + 3) = 0.8
+    #   0.5 < t <= 0.9   0.9 in,                     TP 1: 2 / (1 + 3) = 0.5
+    # The best band is 0.2 < t <= 0.25; its lowest grid point is 0.21.
+    labels = np.array([0, 1, 0, 1, 1])
+    probabilities = np.array([0.2, 0.25, 0.4, 0.5, 0.9])
+    assert best_f1_threshold(labels, probabilities) == 0.21
 
 
 def test_card_lists_library_versions_and_hand_set_bounds(predictor: Predictor) -> None:
