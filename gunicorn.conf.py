@@ -18,20 +18,21 @@ os.environ.setdefault("OMP_NUM_THREADS", str(_settings.model_threads))
 
 wsgi_app = "app.main:create_server_app()"
 worker_class = "app.worker.Worker"
-bind = [f"{_settings.host}:{_settings.port}"]
-workers = _settings.web_concurrency
+bind = [f"{_settings.server.host}:{_settings.server.port}"]
+workers = _settings.server.web_concurrency
 preload_app = False
 # For async workers `timeout` is a heartbeat: a worker whose event loop is blocked this long
 # is killed and replaced.
 timeout = 30
-graceful_timeout = 20
+# After SIGTERM: how long workers may finish what they serve before they are killed.
+graceful_timeout = _settings.server.graceful_timeout_seconds
 keepalive = 5
 accesslog = None
 errorlog = "-"
-loglevel = _settings.log_level.lower()
+loglevel = _settings.log.level.lower()
 # The master's own lines (and, inherited, the workers' until the app configures them) go through
 # the same structlog chain as the app's: JSON in containers.
-logconfig_dict = stdlib_config(_settings.log_level, _settings.log_format)
+logconfig_dict = stdlib_config(_settings.log.level, _settings.log.format)
 
 
 def _multiprocess_dir() -> Path:
@@ -49,8 +50,8 @@ def _multiprocess_dir() -> Path:
 def on_starting(server: object) -> None:
     from app.telemetry.multiprocess import reset_dir
 
-    configure_logging(_settings.log_level, _settings.log_format)
-    install_process_hooks(_settings.log_format)
+    configure_logging(_settings.log.level, _settings.log.format)
+    install_process_hooks(_settings.log.format)
     reset_dir(_multiprocess_dir())
 
 

@@ -36,7 +36,6 @@ from app.drift.monitor import DriftMonitor
 from app.drift.recorder import DriftRecorder
 from app.drift.reference import load_profile
 from app.drift.report import DriftAnalysis
-from app.drift.status import Thresholds
 from app.drift.store import open_counts
 from app.model.card import CARD_FILE, PROFILE_FILE, ModelCard
 from app.model.errors import ModelError
@@ -105,13 +104,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = state.settings
     state.metrics.worker_started()
     tracing = None
-    if settings.tracing_enabled:
+    if settings.tracing.enabled:
         tracing = setup_tracing(
             resource_attributes(
                 state.card.version, settings.environment, settings.pod_name,
                 settings.pod_namespace,
             ),
-            settings.traces_max_pending,
+            settings.tracing.max_pending,
             state.metrics.spans_were_exported,
             state.metrics.spans_were_dropped,
             exporter=state.span_exporter,
@@ -119,7 +118,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if tracing is not None:
         state.tracer_ref.use(tracing)
     predictor = await _load_model(state)
-    if settings.gc_freeze:
+    if settings.server.gc_freeze:
         freeze_long_lived_objects()
     if predictor is not None:
         state.predictor = predictor
@@ -139,10 +138,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         request_log.flush()
     state.metrics.set_model_ready(False)
     if state.drift_monitor is not None:
-        await state.drift_monitor.stop(settings.drift_stop_timeout_seconds)
+        await state.drift_monitor.stop(settings.drift.stop_timeout_seconds)
     state.predictor = None
     if tracing is not None:
-        await run_in_threadpool(tracing.shutdown, settings.traces_flush_timeout_seconds)
+        await run_in_threadpool(tracing.shutdown, settings.tracing.flush_timeout_seconds)
 
 
 def _metrics(settings: Settings, card: ModelCard, profile: dict[str, Any]) -> Metrics:
@@ -172,12 +171,7 @@ def _drift(
     binner = Binner(card.contract, profile)
     directory = multiprocess_dir()
     recorder = DriftRecorder(binner, open_counts(directory, card.version, binner.size))
-    thresholds = Thresholds(
-        psi_warning=settings.drift_psi_warning, psi_drift=settings.drift_psi_drift,
-        js_warning=settings.drift_js_warning, js_drift=settings.drift_js_drift,
-        missing_warning=settings.drift_missing_warning,
-        missing_drift=settings.drift_missing_drift, min_samples=settings.drift_min_samples,
-    )  # fmt: skip
+    thresholds = settings.drift.thresholds()
     analysis = DriftAnalysis(binner, profile, thresholds)
 
     def snapshot() -> np.ndarray:
@@ -189,15 +183,15 @@ def _drift(
         return analysis.combine(recorder.totals(), prediction)
 
     monitor = DriftMonitor(
-        analysis=analysis, snapshot=snapshot, windows_s=settings.drift_windows_seconds,
-        interval_s=settings.drift_interval_seconds, directory=directory,
+        analysis=analysis, snapshot=snapshot, windows_s=settings.drift.windows_seconds,
+        interval_s=settings.drift.interval_seconds, directory=directory,
         model_version=card.version,
     )  # fmt: skip
 
     def report() -> dict[str, Any]:
         published = monitor.report() or {
             "computed_at": None, "leader_pid": None, "windows": None,
-            "interval_seconds": settings.drift_interval_seconds,
+            "interval_seconds": settings.drift.interval_seconds,
             "thresholds": thresholds.as_dict(),
         }  # fmt: skip
         return {**published, "model_version": card.version,
@@ -211,7 +205,7 @@ def create_server_app() -> FastAPI:
     """What the servers call (gunicorn in each worker, ``make dev``): the app, and the process's
     hooks routed through the log, which an app built in-process leaves to the process's owner."""
     settings = Settings()
-    install_process_hooks(settings.log_format)
+    install_process_hooks(settings.log.format)
     return create_app(settings)
 
 
@@ -221,7 +215,7 @@ def create_app(
     """Build the app. ``span_exporter`` replaces the OTLP exporter (tests pass an in-memory one).
     Configures logging, but installs no process-wide hook (see :func:`create_server_app`)."""
     settings = settings or Settings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log.level, settings.log.format)
     route_lightgbm_logs()
     card = ModelCard.load(settings.model_dir / CARD_FILE)
     profile = load_profile(settings.model_dir / PROFILE_FILE)
@@ -241,13 +235,13 @@ def create_app(
     state = app.state.service = ServiceState(
         settings=settings, card=card, metrics=metrics, tracer_ref=tracer_ref,
         span_exporter=span_exporter,
-        drift_monitor=drift.monitor if settings.drift_enabled else None,
+        drift_monitor=drift.monitor if settings.drift.enabled else None,
     )  # fmt: skip
     install_error_handlers(app, card.contract.names, metrics.count_validation_failures)
     # Routes go on the app's own router, the predictions first: an included router is one more
     # layer of matching on every request.
     add_prediction_routes(
-        app.router, state, schemas, drift.recorder if settings.drift_enabled else None
+        app.router, state, schemas, drift.recorder if settings.drift.enabled else None
     )
     add_drift_routes(app.router, drift.report)
     add_operations_routes(app.router, metrics, [drift.collector])
@@ -259,10 +253,10 @@ def create_app(
         routes=PREDICTION_ROUTES,
     )
     request_log = None
-    if settings.request_log_enabled:
+    if settings.log.request_lines:
         request_log = state.request_log = RequestLog(
-            settings.log_sample_ratio, settings.latency_slo_seconds, settings.log_level,
-            settings.log_format, settings.log_flush_seconds,
+            settings.log.sample_ratio, settings.latency_slo_seconds, settings.log.level,
+            settings.log.format, settings.log.flush_seconds,
         )  # fmt: skip
     app.add_middleware(
         RequestTelemetryMiddleware,

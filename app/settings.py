@@ -1,5 +1,9 @@
 """Every setting of the service, read from the environment once, typed and validated.
 
+One root, :class:`Settings`, with a group per part (server, drift, tracing, logs). Each group
+reads its own variables, under the names the README's configuration table lists, and holds the
+only copy of its defaults: the rest of the code takes its values from here.
+
 ``OTEL_*`` and ``PROMETHEUS_MULTIPROC_DIR`` are not here: those libraries read them themselves.
 """
 
@@ -7,28 +11,127 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, PositiveInt, model_validator
+from pydantic import AliasChoices, Field, PositiveInt, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.drift.status import Thresholds
+
+# Sub-millisecond to ten seconds. The latency SLO threshold is added as an exact boundary.
+DEFAULT_LATENCY_BUCKETS_SECONDS = (
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
 
 
 def _cores() -> int:
     return len(os.sched_getaffinity(0))
 
 
-class Settings(BaseSettings):
-    """Service settings. Names are ``GLASSBOX_<FIELD>`` except the three conventional
-    server variables ``HOST``, ``PORT`` and ``WEB_CONCURRENCY``."""
+def _named(*names: str) -> Any:
+    """A field read from these variables (the first is the documented one); built by its
+    field name in code."""
+    return AliasChoices(*names)
 
-    model_config = SettingsConfigDict(env_prefix="GLASSBOX_", frozen=True, extra="ignore")
 
-    host: str = Field("0.0.0.0", validation_alias=AliasChoices("HOST", "GLASSBOX_HOST"))
-    port: int = Field(8000, ge=1, le=65535, validation_alias=AliasChoices("PORT", "GLASSBOX_PORT"))
+class _Group(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="GLASSBOX_", frozen=True, extra="ignore", populate_by_name=True
+    )
+
+
+class ServerSettings(_Group):
+    """The process: what gunicorn binds and how many workers it runs."""
+
+    host: str = Field("0.0.0.0", validation_alias=_named("HOST", "GLASSBOX_HOST", "host"))
+    port: int = Field(
+        8000, ge=1, le=65535, validation_alias=_named("PORT", "GLASSBOX_PORT", "port")
+    )
     web_concurrency: PositiveInt = Field(
         default_factory=_cores,
-        validation_alias=AliasChoices("WEB_CONCURRENCY", "GLASSBOX_WEB_CONCURRENCY"),
+        validation_alias=_named("WEB_CONCURRENCY", "GLASSBOX_WEB_CONCURRENCY", "web_concurrency"),
     )
+    # After SIGTERM, how long gunicorn lets its workers finish before killing them (gunicorn
+    # takes whole seconds).
+    graceful_timeout_seconds: PositiveInt = 20
+    # Once the worker has loaded everything, its objects leave the garbage collector's scans
+    # (gc.freeze): no full-collection pauses over start-up's ~120k long-lived objects.
+    gc_freeze: bool = True
+
+
+class DriftSettings(_Group):
+    """Windowed drift: computed every interval by one worker per pod, over each window."""
+
+    model_config = SettingsConfigDict(env_prefix="GLASSBOX_DRIFT_")
+
+    enabled: bool = True
+    interval_seconds: float = Field(10.0, gt=0, le=3600)
+    windows_seconds: list[float] = Field(default_factory=lambda: [900.0, 3600.0])
+    # Defaults: PSI 0.1 / 0.25 (the usual "watch" / "act" rule of thumb); JS distance 0.1 / 0.2;
+    # missing rate moved by 0.05 / 0.15; 1000 rows before any verdict (stationary windows of
+    # that size flag well under 1 % of features: tests/drift/test_detection.py).
+    min_samples: PositiveInt = 1000
+    psi_warning: float = Field(0.1, gt=0)
+    psi_drift: float = Field(0.25, gt=0)
+    js_warning: float = Field(0.1, gt=0, le=1)
+    js_drift: float = Field(0.2, gt=0, le=1)
+    missing_warning: float = Field(0.05, gt=0, le=1)
+    missing_drift: float = Field(0.15, gt=0, le=1)
+    # Bound on stopping the drift loop at shutdown, even mid-computation.
+    stop_timeout_seconds: float = Field(1.0, ge=0, le=60)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> DriftSettings:
+        if not self.windows_seconds or min(self.windows_seconds) <= 0:
+            raise ValueError("GLASSBOX_DRIFT_WINDOWS_SECONDS needs at least one positive window")
+        for statistic in ("psi", "js", "missing"):
+            if getattr(self, f"{statistic}_warning") >= getattr(self, f"{statistic}_drift"):
+                upper = statistic.upper()
+                raise ValueError(
+                    f"GLASSBOX_DRIFT_{upper}_WARNING must be below GLASSBOX_DRIFT_{upper}_DRIFT"
+                )
+        return self
+
+    def thresholds(self) -> Thresholds:
+        return Thresholds(
+            psi_warning=self.psi_warning, psi_drift=self.psi_drift,
+            js_warning=self.js_warning, js_drift=self.js_drift,
+            missing_warning=self.missing_warning, missing_drift=self.missing_drift,
+            min_samples=self.min_samples,
+        )  # fmt: skip
+
+
+class TracingSettings(_Group):
+    enabled: bool = Field(True, validation_alias=_named("GLASSBOX_TRACING_ENABLED", "enabled"))
+    # Sampled spans not yet exported, per worker, beyond which new ones are dropped and counted.
+    max_pending: PositiveInt = Field(
+        2048, validation_alias=_named("GLASSBOX_TRACES_MAX_PENDING", "max_pending")
+    )
+    # Bound on flushing spans at shutdown; what is not exported by then is counted as dropped.
+    flush_timeout_seconds: float = Field(
+        3.0, ge=0, le=60,
+        validation_alias=_named("GLASSBOX_TRACES_FLUSH_TIMEOUT_SECONDS", "flush_timeout_seconds"),
+    )  # fmt: skip
+
+
+class LogSettings(_Group):
+    model_config = SettingsConfigDict(env_prefix="GLASSBOX_LOG_")
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["auto", "json", "console"] = "auto"
+    request_lines: bool = Field(
+        True, validation_alias=_named("GLASSBOX_REQUEST_LOG_ENABLED", "request_lines")
+    )
+    # Share of successful, fast request lines written; errors and slow requests are always kept.
+    sample_ratio: float = Field(1.0, ge=0, le=1)
+    # Request lines are buffered and written at most this long after (0: one write per line).
+    # 5xx lines and shutdown flush at once. JSON mode only.
+    flush_seconds: float = Field(0.1, ge=0, le=10)
+
+
+class Settings(_Group):
+    """Service settings. Names are ``GLASSBOX_<FIELD>`` except the three conventional
+    server variables ``HOST``, ``PORT`` and ``WEB_CONCURRENCY`` and the pod's own."""
 
     model_dir: Path = Path("models/churn")
     model_threads: PositiveInt = 1
@@ -36,57 +139,29 @@ class Settings(BaseSettings):
     max_body_bytes: PositiveInt = 4 * 1024 * 1024
     # Batches of at least this many rows are predicted on a worker thread, off the event loop.
     threadpool_min_rows: PositiveInt = 64
-    # Once the worker has loaded everything, its objects leave the garbage collector's scans
-    # (gc.freeze): no full-collection pauses over start-up's ~120k long-lived objects.
-    gc_freeze: bool = True
     metrics_enabled: bool = True
-    drift_enabled: bool = True
-    # Windowed drift: computed every interval by one worker per pod, over each window.
-    drift_interval_seconds: float = Field(10.0, gt=0, le=3600)
-    drift_windows_seconds: list[float] = Field(default_factory=lambda: [900.0, 3600.0])
-    drift_min_samples: PositiveInt = 1000
-    drift_psi_warning: float = Field(0.1, gt=0)
-    drift_psi_drift: float = Field(0.25, gt=0)
-    drift_js_warning: float = Field(0.1, gt=0, le=1)
-    drift_js_drift: float = Field(0.2, gt=0, le=1)
-    drift_missing_warning: float = Field(0.05, gt=0, le=1)
-    drift_missing_drift: float = Field(0.15, gt=0, le=1)
-    # Bound on stopping the drift loop at shutdown, even mid-computation.
-    drift_stop_timeout_seconds: float = Field(1.0, ge=0, le=60)
-    tracing_enabled: bool = True
-    # Sampled spans not yet exported, per worker, beyond which new ones are dropped and counted.
-    traces_max_pending: PositiveInt = 2048
-    # Bound on flushing spans at shutdown; what is not exported by then is counted as dropped.
-    traces_flush_timeout_seconds: float = Field(3.0, ge=0, le=60)
-    request_log_enabled: bool = True
-    # Share of successful, fast request lines written; errors and slow requests are always kept.
-    log_sample_ratio: float = Field(1.0, ge=0, le=1)
-    log_format: Literal["auto", "json", "console"] = "auto"
-    # Request lines are buffered and written at most this long after (0: one write per line).
-    # Error lines and shutdown flush at once. JSON mode only.
-    log_flush_seconds: float = Field(0.1, ge=0, le=10)
     # The latency SLO threshold: an exact bucket boundary of the request latency histogram.
     latency_slo_seconds: float = Field(0.1, gt=0, le=60)
+    latency_buckets_seconds: tuple[float, ...] = DEFAULT_LATENCY_BUCKETS_SECONDS
     environment: str = "dev"
     # From the Kubernetes downward API, for the trace resource.
-    pod_name: str | None = Field(
-        None, validation_alias=AliasChoices("POD_NAME", "GLASSBOX_POD_NAME")
-    )
+    pod_name: str | None = Field(None, validation_alias=_named("POD_NAME", "GLASSBOX_POD_NAME"))
     pod_namespace: str | None = Field(
-        None, validation_alias=AliasChoices("POD_NAMESPACE", "GLASSBOX_POD_NAMESPACE")
+        None, validation_alias=_named("POD_NAMESPACE", "GLASSBOX_POD_NAMESPACE")
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    drift: DriftSettings = Field(default_factory=DriftSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
 
-    @model_validator(mode="after")
-    def _coherent(self) -> Settings:
-        if not self.drift_windows_seconds or min(self.drift_windows_seconds) <= 0:
-            raise ValueError("GLASSBOX_DRIFT_WINDOWS_SECONDS needs at least one positive window")
-        if self.drift_psi_warning >= self.drift_psi_drift:
-            raise ValueError("GLASSBOX_DRIFT_PSI_WARNING must be below GLASSBOX_DRIFT_PSI_DRIFT")
-        if self.drift_js_warning >= self.drift_js_drift:
-            raise ValueError("GLASSBOX_DRIFT_JS_WARNING must be below GLASSBOX_DRIFT_JS_DRIFT")
-        if self.drift_missing_warning >= self.drift_missing_drift:
-            raise ValueError(
-                "GLASSBOX_DRIFT_MISSING_WARNING must be below GLASSBOX_DRIFT_MISSING_DRIFT"
-            )
-        return self
+    @field_validator("latency_buckets_seconds")
+    @classmethod
+    def _increasing(cls, buckets: tuple[float, ...]) -> tuple[float, ...]:
+        if not buckets or any(b <= 0 for b in buckets) or list(buckets) != sorted(set(buckets)):
+            raise ValueError("GLASSBOX_LATENCY_BUCKETS_SECONDS: positive, strictly increasing")
+        return buckets
+
+    @property
+    def request_latency_buckets_seconds(self) -> tuple[float, ...]:
+        """The latency histogram's boundaries: the configured ones and the SLO threshold."""
+        return tuple(sorted({*self.latency_buckets_seconds, self.latency_slo_seconds}))

@@ -44,6 +44,6 @@ def test_a_ready_worker_has_frozen_its_start_up_objects_out_of_the_collector() -
 
 @pytest.mark.usefixtures("nothing_frozen")
 def test_gc_freeze_can_be_switched_off() -> None:
-    with make_client(gc_freeze=False) as client:
+    with make_client(server={"gc_freeze": False}) as client:
         assert client.get("/readyz").status_code == 200
         assert gc.get_freeze_count() == 0

@@ -1,23 +1,31 @@
-"""Settings: read from the environment once, typed, and refused when invalid."""
+"""Settings: read from the environment once, typed, refused when invalid, and documented by
+the README's configuration table, which is held to the class both ways."""
 
+import json
 import os
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings
 
 from app.settings import Settings
+from tests.support.processes import ROOT
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("PORT", "HOST", "WEB_CONCURRENCY"):
         monkeypatch.delenv(name, raising=False)
     settings = Settings()
-    assert settings.port == 8000
-    assert settings.host == "0.0.0.0"
-    assert settings.web_concurrency == len(os.sched_getaffinity(0))  # one per available core
+    assert settings.server.port == 8000
+    assert settings.server.host == "0.0.0.0"
+    assert settings.server.web_concurrency == len(os.sched_getaffinity(0))  # one per available core
     assert settings.model_dir == Path("models/churn")
     assert settings.model_threads == 1
     assert settings.max_batch_rows == 1000
@@ -46,9 +54,9 @@ def test_web_concurrency_defaults_to_one_worker_per_available_core(
     monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
     monkeypatch.delenv("GLASSBOX_WEB_CONCURRENCY", raising=False)
     with pinned_to(set(AVAILABLE[:cores])):
-        assert Settings().web_concurrency == cores
+        assert Settings().server.web_concurrency == cores
         monkeypatch.setenv("WEB_CONCURRENCY", "5")
-        assert Settings().web_concurrency == 5  # the variable wins over the default
+        assert Settings().server.web_concurrency == 5  # the variable wins over the default
 
 
 def test_conventional_server_variables_and_prefixed_ones(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,7 +65,11 @@ def test_conventional_server_variables_and_prefixed_ones(monkeypatch: pytest.Mon
     monkeypatch.setenv("GLASSBOX_MAX_BATCH_ROWS", "20")
     monkeypatch.setenv("GLASSBOX_MODEL_DIR", "/srv/model")
     settings = Settings()
-    assert (settings.port, settings.web_concurrency, settings.max_batch_rows) == (9001, 3, 20)
+    assert (settings.server.port, settings.server.web_concurrency, settings.max_batch_rows) == (
+        9001,
+        3,
+        20,
+    )
     assert settings.model_dir == Path("/srv/model")
 
 
@@ -72,3 +84,135 @@ def test_invalid_values_refuse_to_start(
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
         Settings()
+
+
+# --- the README's configuration table is the settings' documentation: held to the class --------
+
+README = (ROOT / "README.md").read_text()
+CONVENTIONAL = {"HOST", "PORT", "WEB_CONCURRENCY", "POD_NAME", "POD_NAMESPACE"}
+
+
+def documented_variables() -> dict[str, str]:
+    """{variable: its default as the README's configuration table writes it}."""
+    section = README.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    table: dict[str, str] = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) < 3 or not cells[0].startswith("`"):
+            continue
+        names = re.findall(r"`([A-Z][A-Z0-9_]+)`", cells[0])
+        defaults = re.findall(r"`([^`]*)`", cells[1])
+        if len(defaults) != len(names):
+            defaults = [cells[1]] * len(names)  # one phrase for all: "unset", "SDK defaults"
+        table.update(zip(names, defaults, strict=True))
+    return table
+
+
+def setting_variables() -> dict[str, tuple[str, FieldInfo]]:
+    """{documented variable: (the setting's path in Settings, its field)}, every leaf setting."""
+    out: dict[str, tuple[str, FieldInfo]] = {}
+
+    def walk(model: type[BaseSettings], path: str) -> None:
+        prefix = model.model_config.get("env_prefix", "")
+        for name, field in model.model_fields.items():
+            kind = field.annotation
+            if isinstance(kind, type) and issubclass(kind, BaseSettings):
+                walk(kind, f"{path}{name}.")
+                continue
+            alias = field.validation_alias
+            variable = alias.choices[0] if alias is not None else f"{prefix}{name}".upper()
+            out[str(variable)] = (f"{path}{name}", field)
+
+    walk(Settings, "")
+    return out
+
+
+def as_documented(text: str) -> object:
+    if text == "unset":
+        return None
+    if text == "one per available core":
+        return len(os.sched_getaffinity(0))
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def default_of(field: FieldInfo) -> object:
+    value = field.get_default(call_default_factory=True)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def test_every_setting_is_in_the_readmes_table() -> None:
+    assert sorted(set(setting_variables()) - set(documented_variables())) == []
+
+
+def test_every_variable_in_the_readmes_table_is_a_setting() -> None:
+    ours = {v for v in documented_variables() if v.startswith("GLASSBOX_") or v in CONVENTIONAL}
+    assert sorted(ours - set(setting_variables())) == []
+
+
+@pytest.mark.parametrize("variable", sorted(setting_variables()))
+def test_the_readme_states_each_settings_default(variable: str) -> None:
+    path, field = setting_variables()[variable]
+    assert as_documented(documented_variables()[variable]) == default_of(field), path
+
+
+@pytest.mark.parametrize("variable", sorted(setting_variables()))
+def test_each_documented_variable_sets_its_setting(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    """Set one variable to a valid value other than its default and read it back."""
+    path, field = setting_variables()[variable]
+    for other in setting_variables():
+        monkeypatch.delenv(other, raising=False)
+    value = OTHER_VALUES.get(variable) or other_value(default_of(field))
+    monkeypatch.setenv(variable, value)
+    read: object = Settings()
+    for part in path.split("."):
+        read = getattr(read, part)
+    assert read not in (None, default_of(field)), (variable, value, read)
+
+
+OTHER_VALUES = {
+    "GLASSBOX_LOG_FORMAT": "console", "GLASSBOX_LOG_LEVEL": "DEBUG",
+    "GLASSBOX_DRIFT_PSI_DRIFT": "0.3", "GLASSBOX_DRIFT_JS_DRIFT": "0.3",
+    "GLASSBOX_DRIFT_MISSING_DRIFT": "0.2", "GLASSBOX_LATENCY_SLO_SECONDS": "0.2",
+}  # fmt: skip
+
+
+def other_value(default: object) -> str:
+    if isinstance(default, bool):
+        return json.dumps(not default)
+    if isinstance(default, int):
+        return json.dumps(default + 1)
+    if isinstance(default, float):
+        return json.dumps(default / 2)
+    if isinstance(default, list):
+        return json.dumps(default[:1])
+    if default is None:
+        return "set-by-test"
+    return f"{default}-other"
+
+
+def test_gunicorn_takes_its_process_settings_from_the_settings(tmp_path: Path) -> None:
+    """What gunicorn itself resolves from gunicorn.conf.py (its --print-config)."""
+    env = {
+        "PATH": "/usr/bin:/bin", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        "GLASSBOX_GRACEFUL_TIMEOUT_SECONDS": "7", "WEB_CONCURRENCY": "3", "PORT": "9123",
+    }  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--print-config"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    config = dict(
+        (key.strip(), value.strip())
+        for key, _, value in (line.partition("=") for line in done.stdout.splitlines())
+    )
+    assert config["graceful_timeout"] == "7"
+    assert config["workers"] == "3"
+    assert config["bind"] == "['0.0.0.0:9123']"

@@ -25,17 +25,16 @@ _LEVELS = {Status.INSUFFICIENT_DATA: -1, Status.OK: 0, Status.WARNING: 1, Status
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Defaults: PSI 0.1 / 0.25 (the usual "watch" / "act" rule of thumb); JS distance 0.1 / 0.2;
-    missing rate moved by 0.05 / 0.15; 1000 rows before any verdict (stationary windows of that
-    size flag well under 1 % of features; see tests/drift/test_detection.py)."""
+    """The statistics' warning and drift levels, and the rows a window needs before any
+    verdict. Their defaults live with the settings (``app/settings.py``)."""
 
-    psi_warning: float = 0.1
-    psi_drift: float = 0.25
-    js_warning: float = 0.1
-    js_drift: float = 0.2
-    missing_warning: float = 0.05
-    missing_drift: float = 0.15
-    min_samples: int = 1000
+    psi_warning: float
+    psi_drift: float
+    js_warning: float
+    js_drift: float
+    missing_warning: float
+    missing_drift: float
+    min_samples: int
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)

@@ -31,7 +31,7 @@ def test_a_fresh_service_reports_no_statistics() -> None:
 
 
 def test_drift_recording_can_be_switched_off() -> None:
-    with make_client(drift_enabled=False) as client:
+    with make_client(drift={"enabled": False}) as client:
         response = client.post("/predict", json={"age": 30, "signup_month": "June"})
         report = client.get("/drift").json()
     assert response.status_code == 200, "a prediction was served, and not binned"

@@ -10,13 +10,13 @@ import pytest
 
 from app.drift.binning import Binner
 from app.drift.report import DriftAnalysis
-from app.drift.status import Thresholds
 from app.model.generator import CONTRACT, SHIFTS, generate
 from app.model.predictor import Predictor
+from app.settings import Settings
 from tests.conftest import BUNDLED_MODEL_DIR
 
 PROFILE = json.loads((BUNDLED_MODEL_DIR / "reference_profile.json").read_text())
-THRESHOLDS = Thresholds()  # the defaults, min_samples included
+THRESHOLDS = Settings().drift.thresholds()  # the service's defaults, min_samples included
 ANALYSIS = DriftAnalysis(Binner(CONTRACT, PROFILE), PROFILE, THRESHOLDS)
 # shift -> the features its story moves (what must be flagged)
 DOCUMENTED_SHIFTS = {

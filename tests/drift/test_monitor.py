@@ -17,13 +17,15 @@ from structlog.testing import capture_logs
 from app.drift.binning import Binner
 from app.drift.monitor import LOCK_FILE, DriftMonitor, LeaderLock
 from app.drift.report import DriftAnalysis
-from app.drift.status import Thresholds
 from app.model.encoding import Encoder
 from app.model.generator import CONTRACT, SHIFTS, generate
+from app.settings import DriftSettings
 from tests.conftest import BUNDLED_MODEL_DIR
 
 PROFILE = json.loads((BUNDLED_MODEL_DIR / "reference_profile.json").read_text())
-ANALYSIS = DriftAnalysis(Binner(CONTRACT, PROFILE), PROFILE, Thresholds(min_samples=200))
+ANALYSIS = DriftAnalysis(
+    Binner(CONTRACT, PROFILE), PROFILE, DriftSettings(min_samples=200).thresholds()
+)
 ENCODER = Encoder(CONTRACT)
 
 

@@ -2,9 +2,10 @@
 
 import pytest
 
-from app.drift.status import Status, Thresholds, status
+from app.drift.status import Status, status
+from app.settings import DriftSettings
 
-T = Thresholds(min_samples=100)
+T = DriftSettings(min_samples=100).thresholds()
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import httpx2
 import pytest
 
 from app.model.generator import generate
-from app.settings import Settings
+from app.settings import LogSettings
 from tests.api.test_predict import check_bad_request
 from tests.conftest import BUNDLED_MODEL_DIR
 from tests.support.bad_requests import BAD_REQUESTS, BadRequest
@@ -19,7 +19,7 @@ from tests.support.raw_model import RawModel
 TIMEOUT = httpx2.Timeout(10.0)
 # Request lines reach the log at most GLASSBOX_LOG_FLUSH_SECONDS after their response (error
 # lines at once); a test's lines are all in the log this long after it ends.
-LOG_SETTLE_S = Settings.model_fields["log_flush_seconds"].default + 0.05
+LOG_SETTLE_S = LogSettings.model_fields["flush_seconds"].default + 0.05
 
 
 @pytest.fixture(scope="module")

@@ -38,9 +38,14 @@ from tests.support.processes import ROOT
 OK_ROW = {"age": 30, "signup_month": "June", "tenure_months": 7}
 
 
-def app_client(**settings: object) -> TestClient:
-    settings.setdefault("log_format", "json")
-    return TestClient(create_app(Settings(model_dir=BUNDLED_MODEL_DIR, **settings)))  # type: ignore[arg-type]
+def app_client(latency_slo_seconds: float = 0.1, **log: object) -> TestClient:
+    """An in-process app whose log settings are ``log`` (JSON lines unless it says otherwise)."""
+    settings = Settings(
+        model_dir=BUNDLED_MODEL_DIR,
+        latency_slo_seconds=latency_slo_seconds,
+        log={"format": "json", **log},  # type: ignore[arg-type]
+    )
+    return TestClient(create_app(settings))
 
 
 def request_lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
@@ -103,27 +108,27 @@ def test_probes_are_not_logged(capsys: pytest.CaptureFixture[str]) -> None:
 def test_sampling_drops_successes_but_keeps_errors_and_slow_requests(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    with app_client(log_sample_ratio=0.0) as client:
+    with app_client(sample_ratio=0.0) as client:
         for _ in range(5):
             client.post("/predict", json=OK_ROW)
             client.post("/predict", json=OK_ROW)
         client.post("/predict", json={"age": "x", "signup_month": "June"})
     assert [line["status"] for line in request_lines(capsys)] == [422]
 
-    with app_client(log_sample_ratio=0.0, latency_slo_seconds=1e-9) as slow:
+    with app_client(sample_ratio=0.0, latency_slo_seconds=1e-9) as slow:
         slow.post("/predict", json=OK_ROW)
     assert [line["status"] for line in request_lines(capsys)] == [200]
 
 
 def test_request_lines_follow_the_log_level(capsys: pytest.CaptureFixture[str]) -> None:
-    with app_client(log_level="WARNING") as client:
+    with app_client(level="WARNING") as client:
         client.post("/predict", json=OK_ROW)
         client.post("/predict", json={"age": "x", "signup_month": "June"})
     assert request_lines(capsys) == []
 
 
 def test_on_a_terminal_the_request_line_takes_the_structlog_chain() -> None:
-    client = app_client(log_format="console")
+    client = app_client(format="console")
     with capture_logs() as logs, client:
         client.post("/predict", json=OK_ROW)
     (line,) = [e for e in logs if e.get("event") == "request"]
@@ -132,7 +137,7 @@ def test_on_a_terminal_the_request_line_takes_the_structlog_chain() -> None:
 
 
 def test_json_lines_parse_and_carry_trace_ids(capsys: pytest.CaptureFixture[str]) -> None:
-    client = app_client(log_format="json")
+    client = app_client(format="json")
     with client:
         response = client.post("/predict", json=OK_ROW)
         logging.getLogger("some.library").warning("a library speaks")
@@ -259,7 +264,7 @@ def test_a_server_process_logs_crashes_and_raw_stderr_as_json_lines() -> None:
 
 def test_an_app_built_in_process_leaves_the_process_hooks_alone() -> None:
     before = (sys.excepthook, threading.excepthook, sys.stderr, warnings.showwarning)
-    with app_client(log_format="json") as client:
+    with app_client(format="json") as client:
         assert client.get("/healthz").status_code == 200
         during = (sys.excepthook, threading.excepthook, sys.stderr, warnings.showwarning)
     assert during == before
@@ -270,7 +275,7 @@ def test_an_app_built_in_process_leaves_the_process_hooks_alone() -> None:
     reason="pytest sees a background thread's exception after an app was built",
 )
 def test_a_thread_crash_after_an_app_was_built_fails_the_test() -> None:
-    with app_client(log_format="json") as client:
+    with app_client(format="json") as client:
         assert client.get("/healthz").status_code == 200
     thread = threading.Thread(target=lambda: 1 / 0)
     thread.start()
@@ -325,7 +330,7 @@ def test_without_a_flush_interval_every_line_is_written_at_once(
 def test_the_lifespan_flushes_request_lines_while_running_and_at_shutdown(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    with app_client(log_flush_seconds=0.05) as client:
+    with app_client(flush_seconds=0.05) as client:
         client.post("/predict", json=OK_ROW)
         time.sleep(0.5)
         assert len(request_lines(capfd)) == 1, "flushed by the timer"
@@ -338,7 +343,7 @@ def test_a_failing_log_sink_does_not_fail_the_request(monkeypatch: pytest.Monkey
         raise BrokenPipeError(32, "Broken pipe")
 
     monkeypatch.setattr("app.telemetry.logging.write_bytes_line", broken)
-    with app_client(log_flush_seconds=0.0) as client:
+    with app_client(flush_seconds=0.0) as client:
         assert client.post("/predict", json=OK_ROW).status_code == 200
         assert client.post("/predict", json={"age": "x"}).status_code == 422
         log = client.app.state.service.request_log  # type: ignore[attr-defined]

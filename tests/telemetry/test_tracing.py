@@ -285,7 +285,7 @@ def test_rejected_requests_are_traced_under_their_route(monkeypatch: pytest.Monk
 
 
 def test_tracing_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    client, exporter = traced(monkeypatch, tracing_enabled=False)
+    client, exporter = traced(monkeypatch, tracing={"enabled": False})
     with client:
         response = client.post("/predict", json=OK_ROW)
     assert finished(exporter) == []
