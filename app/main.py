@@ -43,6 +43,7 @@ from app.model.predictor import Predictor, threads_per_call
 from app.settings import Settings
 from app.telemetry.drift_collector import DriftCollector
 from app.telemetry.exposition import histogram_bucket_counts, multiprocess_dir
+from app.telemetry.http_labels import RouteLabels
 from app.telemetry.logging import (
     RequestLog,
     configure_logging,
@@ -153,8 +154,10 @@ def _metrics(settings: Settings, card: ModelCard, profile: dict[str, Any]) -> Me
         probability_edges=tuple(profile["prediction"]["edges"]),
     )
     return Metrics(
-        labels, PREDICTION_ROUTES, failure_label_pairs(card.contract), settings.latency_slo_seconds
-    )
+        labels, PREDICTION_ROUTES, failure_label_pairs(card.contract),
+        request_buckets_seconds=settings.request_latency_buckets_seconds,
+        inference_buckets_seconds=settings.latency_buckets_seconds,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -237,7 +240,12 @@ def create_app(
         span_exporter=span_exporter,
         drift_monitor=drift.monitor if settings.drift.enabled else None,
     )  # fmt: skip
-    install_error_handlers(app, card.contract.names, metrics.count_validation_failures)
+    # Static routes: a response sent before routing (a declared body too large) is counted
+    # under its path when that is one of them.
+    route_labels = RouteLabels(PREDICTION_ROUTES)
+    install_error_handlers(
+        app, card.contract.names, route_labels, metrics.count_validation_failures
+    )
     # Routes go on the app's own router, the predictions first: an included router is one more
     # layer of matching on every request.
     add_prediction_routes(
@@ -250,7 +258,7 @@ def create_app(
         BodyLimit,
         max_body_bytes=settings.max_body_bytes,
         on_rejected=metrics.count_validation_failures,
-        routes=PREDICTION_ROUTES,
+        routes=route_labels,
     )
     request_log = None
     if settings.log.request_lines:
@@ -260,7 +268,7 @@ def create_app(
         )  # fmt: skip
     app.add_middleware(
         RequestTelemetryMiddleware,
-        routes=PREDICTION_ROUTES,
+        routes=route_labels,
         metrics=metrics if settings.metrics_enabled else None,
         tracer_ref=tracer_ref,
         request_log=request_log,

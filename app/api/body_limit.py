@@ -8,17 +8,16 @@ within the limit pass through untouched: no per-request cost on the common path.
 
 from __future__ import annotations
 
-from collections.abc import Collection
-
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.errors import BODY, RejectionHook, error_response
+from app.telemetry.http_labels import RouteLabels
 
 
 class BodyLimit:
     def __init__(
-        self, app: ASGIApp, max_body_bytes: int, on_rejected: RejectionHook, routes: Collection[str]
+        self, app: ASGIApp, max_body_bytes: int, on_rejected: RejectionHook, routes: RouteLabels
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
@@ -36,8 +35,7 @@ class BodyLimit:
                 break
         if declared is not None:
             if declared > self.max_body_bytes:
-                path = scope["path"]
-                self.on_rejected(path if path in self.routes else "unmatched", [(BODY, "body")])
+                self.on_rejected(self.routes.of(scope), [(BODY, "body")])
                 response = error_response(
                     413, "body_too_large", f"The body is larger than {self.max_body_bytes} bytes."
                 )

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 
 from app.model.contract import FeatureContract, FeatureKind
 from app.model.errors import ModelError
+from app.telemetry.http_labels import RouteLabels
 
 logger = logging.getLogger(__name__)
 
@@ -129,21 +130,19 @@ def _is_json(request: Request) -> bool:
     return content_type == "application/json" or content_type.endswith("+json")
 
 
-def _route(request: Request) -> str:
-    route = request.scope.get("route")
-    return getattr(route, "path", None) or "unmatched"
-
-
 class ErrorHandlers:
     """Renders request errors and reports each rejection (for metrics) through one hook."""
 
-    def __init__(self, fields: Collection[str], on_rejected: RejectionHook | None) -> None:
+    def __init__(
+        self, fields: Collection[str], routes: RouteLabels, on_rejected: RejectionHook | None
+    ) -> None:
         self.fields = fields
+        self.routes = routes
         self.on_rejected = on_rejected
 
     def _reject(self, request: Request, failures: list[tuple[str, str]]) -> None:
         if self.on_rejected is not None:
-            self.on_rejected(_route(request), failures)
+            self.on_rejected(self.routes.of(request.scope), failures)
 
     async def validation_error(self, request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -188,9 +187,12 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(
-    app: FastAPI, fields: Collection[str], on_rejected: RejectionHook | None = None
+    app: FastAPI,
+    fields: Collection[str],
+    routes: RouteLabels,
+    on_rejected: RejectionHook | None = None,
 ) -> None:
-    handlers = ErrorHandlers(fields, on_rejected)
+    handlers = ErrorHandlers(fields, routes, on_rejected)
     app.add_exception_handler(RequestValidationError, handlers.validation_error)
     app.add_exception_handler(HTTPException, handlers.http_error)
     for cls in ERROR_TABLE:

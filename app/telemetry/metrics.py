@@ -1,5 +1,10 @@
 """Every metric the service exports, declared once, and the few calls that record them.
 
+HTTP server metrics carry OpenTelemetry's HTTP semantic-convention names as Prometheus exposes
+them (``http.server.request.duration`` -> ``http_server_request_duration_seconds``), so RED
+dashboards and alerts written for OpenTelemetry-instrumented services work unchanged; the
+service's own metrics are ``glassbox_*``.
+
 In multiprocess mode (``PROMETHEUS_MULTIPROC_DIR`` set before Python starts) each worker writes
 its values to memory-mapped files and a scrape merges them, so every number describes the whole
 pod. Each :class:`Metrics` registers into a registry of its own, never the global default, so a
@@ -16,12 +21,12 @@ from typing import Any
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-# Sub-millisecond to seconds; the latency SLO threshold is inserted as an exact boundary.
-LATENCY_BUCKETS_SECONDS = (
-    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-)  # fmt: skip
 BATCH_SIZE_BUCKETS_ROWS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
-UNMATCHED_ROUTE = "unmatched"
+# The statuses a prediction route's series exist at from the start: the availability SLO's
+# total (200) and its bad events (5xx: a failure, and the 503s of an unready model or of
+# shedding), so its ratios are 0 rather than absent before the first error. Any other status
+# gets its series when it first happens.
+ZERO_STATUSES = ("200", "500", "503")
 SPAN_DROP_REASONS = ("queue_full", "export_failed", "shutdown")
 
 
@@ -33,10 +38,6 @@ class ModelLabels:
     probability_edges: tuple[float, ...]
 
 
-def latency_buckets(slo_seconds: float) -> tuple[float, ...]:
-    return tuple(sorted({*LATENCY_BUCKETS_SECONDS, slo_seconds}))
-
-
 class Metrics:
     """The service's metrics. Create one per worker, in the app factory (after fork)."""
 
@@ -45,33 +46,31 @@ class Metrics:
         model: ModelLabels,
         routes: Sequence[str],
         failure_fields: Iterable[tuple[str, str]],
-        latency_slo_seconds: float,
+        request_buckets_seconds: Sequence[float],
+        inference_buckets_seconds: Sequence[float],
         registry: CollectorRegistry | None = None,
     ) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
         self.model = model
-        # --- RED, per route template --------------------------------------------------------
-        self.requests = Counter(
-            "glassbox_http_requests", "HTTP requests by route template, method and status.",
-            ["route", "method", "status"], registry=r,
-        )  # fmt: skip
+        # --- RED, per route template: its _count is the request counter ---------------------
         self.request_duration = Histogram(
-            "glassbox_http_request_duration_seconds",
-            "HTTP request latency; one bucket boundary is the latency SLO threshold.",
-            ["route", "method"], buckets=latency_buckets(latency_slo_seconds), registry=r,
+            "http_server_request_duration_seconds",
+            "Duration of HTTP server requests; one bucket boundary is the latency SLO threshold.",
+            ["http_request_method", "http_route", "http_response_status_code"],
+            buckets=request_buckets_seconds, registry=r,
         )  # fmt: skip
-        self.in_flight = Gauge(
-            "glassbox_http_requests_in_flight",
-            "Requests being served now, over all workers (each worker's count sampled every "
-            "second).",
+        self.active_requests = Gauge(
+            "http_server_active_requests",
+            "HTTP server requests being served now, over all workers (each worker's count "
+            "sampled every second).",
             registry=r, multiprocess_mode="livesum",
         )  # fmt: skip
         # --- the model -------------------------------------------------------------------------
         self.inference_duration = Histogram(
             "glassbox_model_inference_duration_seconds",
             "Time spent in the model alone (encoding and predict), per request.",
-            ["model_version", "route"], buckets=LATENCY_BUCKETS_SECONDS, registry=r,
+            ["model_version", "route"], buckets=inference_buckets_seconds, registry=r,
         )  # fmt: skip
         self.predictions = Counter(
             "glassbox_predictions", "Predicted rows by model version and outcome.",
@@ -141,8 +140,8 @@ class Metrics:
         for route in routes:
             self.shed.labels(route)
             self.inference_duration.labels(version, route)
-            self.request_duration.labels(route, "POST")
-            self.requests.labels(route, "POST", "200")
+            for status in ZERO_STATUSES:
+                self.request_duration.labels("POST", route, status)
             for field, reason in failure_fields:
                 self.validation_failures.labels(route, field, reason)
         for reason in SPAN_DROP_REASONS:
@@ -151,7 +150,7 @@ class Metrics:
         self.in_flight_limit.set(0)
         # Hot-path writers: a labels() lookup costs more than the update itself, and the
         # public inc()/observe() wrap each value write in checks (see HistogramWriter).
-        self._request_writers: dict[tuple[str, str, int], tuple[Adder, HistogramWriter]] = {}
+        self._request_writers: dict[tuple[str, str, int], HistogramWriter] = {}
         # Counted in Python on every request, written to the gauge by publish_in_flight (once a
         # second, from the lifespan): two file writes fewer per request, and a scrape samples
         # the gauge at a random moment anyway.
@@ -180,20 +179,17 @@ class Metrics:
         self.requests_in_flight += 1
 
     def publish_in_flight(self) -> None:
-        self.in_flight.set(self.requests_in_flight)
+        self.active_requests.set(self.requests_in_flight)
 
-    def request_finished(self, route: str, method: str, status: int, seconds: float) -> None:
+    def request_finished(self, method: str, route: str, status: int, seconds: float) -> None:
+        """``method`` and ``route`` are labels already (see app.telemetry.http_labels)."""
         self.requests_in_flight -= 1
-        key = (route, method, status)
-        writers = self._request_writers.get(key)
-        if writers is None:
-            writers = (
-                value_adder(self.requests.labels(route, method, str(status))),
-                HistogramWriter(self.request_duration.labels(route, method)),
-            )
-            self._request_writers[key] = writers
-        writers[0](1)
-        writers[1].observe(seconds)
+        key = (method, route, status)
+        writer = self._request_writers.get(key)
+        if writer is None:
+            child = self.request_duration.labels(method, route, str(status))
+            writer = self._request_writers[key] = HistogramWriter(child)
+        writer.observe(seconds)
 
     def observe_predictions(
         self, route: str, probabilities: np.ndarray, churned: int, seconds: float

@@ -13,7 +13,6 @@ import os
 import random
 import re
 import time
-from collections.abc import Collection
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -21,8 +20,9 @@ from opentelemetry.trace import StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.telemetry.http_labels import RouteLabels, method_label
 from app.telemetry.logging import REQUEST_LOGGER, RequestLog
-from app.telemetry.metrics import UNMATCHED_ROUTE, Metrics
+from app.telemetry.metrics import Metrics
 from app.telemetry.request_context import RequestRecord, close_record, open_record
 from app.telemetry.tracing import TracerRef
 
@@ -35,13 +35,12 @@ class RequestTelemetryMiddleware:
     def __init__(
         self,
         app: ASGIApp,
-        routes: Collection[str],
+        routes: RouteLabels,
         metrics: Metrics | None,
         tracer_ref: TracerRef,
         request_log: RequestLog | None,
     ) -> None:
         self.app = app
-        # Static route paths, for responses sent before routing (e.g. a declared body too large).
         self.routes = routes
         self.metrics = metrics
         self.tracer_ref = tracer_ref
@@ -70,7 +69,7 @@ class RequestTelemetryMiddleware:
             request_id = f"{random.getrandbits(64):016x}"
         response_headers = [(b"x-request-id", request_id.encode("ascii"))]
 
-        method = scope["method"]
+        method = method_label(scope["method"])
         record = RequestRecord(request_id=request_id, started_ns=started_ns)
         span = context_token = None
         server_spans = self.tracer_ref.server_spans
@@ -114,13 +113,9 @@ class RequestTelemetryMiddleware:
             await self.app(scope, receive, send_with_telemetry)
         finally:
             seconds = time.perf_counter() - started
-            route = scope.get("route")
-            if route is not None:
-                template = route.path
-            else:
-                template = scope["path"] if scope["path"] in self.routes else UNMATCHED_ROUTE
+            template = self.routes.of(scope)
             if metrics is not None:
-                metrics.request_finished(template, method, status, seconds)
+                metrics.request_finished(method, template, status, seconds)
             if span is not None:
                 span.update_name(f"{method} {template}")
                 span.set_attributes({"http.route": template, "http.response.status_code": status})

@@ -36,7 +36,8 @@ def _snapshot(server: Server, sink: Sink) -> dict[str, Any]:
     text = scrape(server)
     return {
         "requests": sum(
-            value(text, "glassbox_http_requests_total", route=r) for r in PREDICTION_ROUTES
+            value(text, "http_server_request_duration_seconds_count", http_route=r)
+            for r in PREDICTION_ROUTES
         ),
         "exported": value(text, "glassbox_trace_spans_exported_total"),
         "dropped": {

@@ -17,12 +17,13 @@ from tests.support.processes import gunicorn
 
 
 def drift_requests_served_by(metrics_dir: Path, pid: int) -> float:
-    merged = MultiProcessCollector.merge([str(metrics_dir / f"counter_{pid}.db")])
+    merged = MultiProcessCollector.merge([str(metrics_dir / f"histogram_{pid}.db")])
     return sum(
         s.value
         for m in merged
         for s in m.samples
-        if s.name == "glassbox_http_requests_total" and s.labels.get("route") == "/drift"
+        if s.name == "http_server_request_duration_seconds_count"
+        and s.labels.get("http_route") == "/drift"
     )
 
 
