@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ WINDOWS = ("15m", "1h")
 # Fixed counts for the test: per feature, the reference proportions of its value bins and the
 # increase per minute of each bin's counter on each of two pods (one bin empty on purpose);
 # "recent_per_minute": the increase per minute in the last 15 minutes of the shift scenario.
-FIXTURE = {
+FIXTURE: dict[str, dict[str, Any]] = {
     "age": {
         "bins": ["(-inf,30)", "[30,50)", "[50,+inf)"],
         "reference": [0.25, 0.5, 0.25],
