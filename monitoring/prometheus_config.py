@@ -7,17 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from monitoring.service import job_name
 from monitoring.slo_extras import Extras
 from monitoring.sloth_rules import Group
 from monitoring.sloth_spec import Spec
-
-
-def job_name(spec: Spec) -> str:
-    """The scrape job: the one place the service's selector is named."""
-    job = spec.labels.get("job")
-    if not job:
-        raise ValueError("slo.yaml's labels must carry the scrape job (labels.job)")
-    return job
 
 
 def prometheus_config(spec: Spec, extras: Extras, rule_files: list[Path]) -> dict[str, Any]:

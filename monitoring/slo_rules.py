@@ -20,12 +20,12 @@ import yaml
 from monitoring import drift_rules, rules_yaml
 from monitoring.no_data_rules import no_data_groups
 from monitoring.prometheus_config import prometheus_config, prometheus_rule
+from monitoring.service import SPEC
 from monitoring.slo_extras import Extras, load_extras
 from monitoring.sloth_rules import Group, rule_groups
 from monitoring.sloth_spec import Spec, load_spec
 
 HERE = Path(__file__).resolve().parent
-SPEC = HERE / "slo.yaml"
 EXTRAS = HERE / "slo-extras.yaml"
 SLO_RULES = HERE / "rules" / "slo.rules.yml"
 NO_DATA_RULES = HERE / "rules" / "slo-no-data.rules.yml"
