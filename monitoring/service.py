@@ -21,6 +21,11 @@ def job_name(spec: Spec) -> str:
     return job
 
 
+def job() -> str:
+    """The service's scrape job, from slo.yaml."""
+    return job_name(load_spec(SPEC))
+
+
 def selector() -> str:
     """The label matcher that selects the service: ``job="<labels.job>"``."""
-    return f'job="{job_name(load_spec(SPEC))}"'
+    return f'job="{job()}"'
