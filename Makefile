@@ -88,8 +88,9 @@ format: $(VENV)/.synced ## apply ruff's formatting and fixes
 traffic: $(VENV)/.synced ## send generator traffic to a running service (TRAFFIC_ARGS="--shift older")
 	$(BIN)/python -m examples.churn.traffic --url http://127.0.0.1:$(PORT) $(TRAFFIC_ARGS)
 
-rules: $(VENV)/.synced ## regenerate the fleet drift recording rules and their promtool test
+rules: $(VENV)/.synced ## regenerate the drift and SLO rules, prometheus.yml, the PrometheusRule
 	$(BIN)/python -m monitoring.drift_rules
+	$(BIN)/python -m monitoring.slo_rules
 
 inventory: $(VENV)/.synced ## regenerate monitoring/metrics-inventory.txt from a real server's /metrics
 	UPDATE_INVENTORY=1 $(BIN)/pytest -q tests/integration/test_metrics.py -k inventory
