@@ -82,7 +82,7 @@ HAND_WORKED_PSI = {
 
 
 def _promtool_check(window: str, feature: str, value: float) -> str:
-    return f'abs(model_feature:glassbox_drift_psi:{window}{{feature="{feature}"}} - {value!r})'
+    return f'abs(namespace_job_model_feature:glassbox_drift_psi:{window}{{feature="{feature}"}} - {value!r})'
 
 
 @pytest.mark.parametrize("feature", ["age", "plan"])
