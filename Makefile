@@ -41,9 +41,10 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	@touch $@
 
 
-# Debian packages the tests and benchmarks drive: Prometheus (integration tests), wrk (bench).
-SYSTEM_TOOLS := prometheus:prometheus promtool:prometheus wrk:wrk
-system-deps: ## install prometheus and wrk from Debian when missing (needs root + apt)
+# Debian packages the tests and benchmarks drive: Prometheus and promtool, Alertmanager and amtool
+# (monitoring tests), wrk (bench).
+SYSTEM_TOOLS := prometheus:prometheus promtool:prometheus wrk:wrk amtool:prometheus-alertmanager prometheus-alertmanager:prometheus-alertmanager
+system-deps: ## install prometheus, alertmanager and wrk from Debian when missing (needs root + apt)
 	@missing=""; for pair in $(SYSTEM_TOOLS); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$cmd >/dev/null || missing="$$missing $$pkg"; done; \
 	missing=$$(echo $$missing | tr ' ' '\n' | sort -u | tr '\n' ' '); \

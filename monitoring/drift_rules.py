@@ -68,8 +68,7 @@ def rules_yaml() -> str:
         "    rules:",
         "      # Every pod exports the same reference proportions: keep one copy.",
         f"      - record: {LEVEL}_bin:glassbox_drift_reference_proportion:max",
-        f"        expr: max by ({KEEP}, bin) "
-        f"(glassbox_drift_reference_proportion{{{job}}})",
+        f"        expr: max by ({KEEP}, bin) (glassbox_drift_reference_proportion{{{job}}})",
     ]
     observed = "glassbox_drift_bin_observations_total"
     for window in WINDOWS:
@@ -86,8 +85,7 @@ def rules_yaml() -> str:
             f"      - record: {per_feature}",
             f"        expr: sum by ({KEEP}) ({per_bin})",
             f"      - record: {share}",
-            f"        expr: {per_bin} / on ({KEEP}) group_left ()"
-            f" ({per_feature} > 0)",
+            f"        expr: {per_bin} / on ({KEEP}) group_left () ({per_feature} > 0)",
             f"      - record: {PSI_RECORD.format(window=window)}",
             "        expr: >-",
             f"          sum by ({KEEP}) (({q} - {p}) * ln({q} / {p}))",
@@ -104,7 +102,7 @@ def expected_psi(feature: str, rates: str = "per_minute", minutes: int = MINUTES
 
 def _series(feature: str, bin_label: str, pod: str, metric: str) -> str:
     return (
-        f"      - series: '{metric}{{{service.selector()},namespace=\"ml\","
+        f'      - series: \'{metric}{{{service.selector()},namespace="ml",'
         f'model_version="v1",feature="{feature}",bin="{bin_label}",instance="{pod}"}}\''
     )
 
@@ -117,7 +115,7 @@ def _check(feature: str, window: str, value: float, comment: str) -> list[str]:
         f" - {value!r}) < bool 1e-9",
         f"        eval_time: {MINUTES}m",
         "        exp_samples:",
-        f"          - labels: '{{namespace=\"ml\",{service.selector()},model_version=\"v1\","
+        f'          - labels: \'{{namespace="ml",{service.selector()},model_version="v1",'
         f'feature="{feature}"}}\'',
         "            value: 1",
     ]

@@ -1,7 +1,8 @@
 """Glassbox's additions to its Sloth spec (``monitoring/slo-extras.yaml``), typed.
 
 What Sloth's ``prometheus/v1`` spec has no field for lives here, so ``slo.yaml`` stays a spec the
-real Sloth reads: the runbook's base URL, the no-data alert of each SLO, and the few settings of
+real Sloth reads: the runbook's base URL, the no-data alert of each SLO, the service alerts'
+settings (the model's allowed age), and the few settings of
 ``monitoring/prometheus.yml`` that are not the scrape job (which is ``slo.yaml``'s ``labels.job``).
 """
 
@@ -43,6 +44,8 @@ class PrometheusConfig(_Extras):
 class Extras(_Extras):
     runbook_base_url: str = Field(min_length=1)
     no_data_alerts: NoDataAlerts
+    # GlassboxModelStale: a ticket once the served model is older than this.
+    model_max_age_days: int = Field(gt=0)
     prometheus: PrometheusConfig
 
     def runbook_url(self, alert: str) -> str:

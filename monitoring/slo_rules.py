@@ -1,6 +1,6 @@
-"""Generates everything the SLOs make: Sloth's rules, the no-data alerts, prometheus.yml and the
-Prometheus Operator's PrometheusRule, from ``monitoring/slo.yaml`` (a pure Sloth spec) and
-``monitoring/slo-extras.yaml`` (what Sloth's spec has no field for).
+"""Generates everything the SLOs make: Sloth's rules, the no-data alerts, the service alerts,
+prometheus.yml and the Prometheus Operator's PrometheusRule, from ``monitoring/slo.yaml`` (a
+pure Sloth spec) and ``monitoring/slo-extras.yaml`` (what Sloth's spec has no field for).
 
     python -m monitoring.slo_rules          # rewrite the generated files
     python -m monitoring.slo_rules --check  # exit 1 if the committed files differ
@@ -21,6 +21,7 @@ from monitoring import drift_rules, rules_yaml
 from monitoring.no_data_rules import no_data_groups
 from monitoring.prometheus_config import prometheus_config, prometheus_rule
 from monitoring.service import SPEC
+from monitoring.service_alerts import service_alert_groups
 from monitoring.slo_extras import Extras, load_extras
 from monitoring.sloth_rules import Group, rule_groups
 from monitoring.sloth_spec import Spec, load_spec
@@ -29,6 +30,7 @@ HERE = Path(__file__).resolve().parent
 EXTRAS = HERE / "slo-extras.yaml"
 SLO_RULES = HERE / "rules" / "slo.rules.yml"
 NO_DATA_RULES = HERE / "rules" / "slo-no-data.rules.yml"
+SERVICE_ALERTS = HERE / "rules" / "service-alerts.rules.yml"
 PROMETHEUS = HERE / "prometheus.yml"
 OPERATOR = HERE / "operator" / "prometheusrule.yaml"
 # The sloth_version label of sloth_slo_info: this generator, writing Sloth v0.16.0's rules.
@@ -44,8 +46,9 @@ def outputs(spec: Spec, extras: Extras) -> dict[Path, str]:
     """Every generated file and its text."""
     sloth = rule_groups(spec, VERSION)
     no_data = no_data_groups(spec, extras)
+    service_alerts = service_alert_groups(extras)
     drift: list[Group] = yaml.safe_load(drift_rules.rules_yaml())["groups"]
-    rule_files = [drift_rules.RULES, SLO_RULES, NO_DATA_RULES]
+    rule_files = [drift_rules.RULES, SLO_RULES, NO_DATA_RULES, SERVICE_ALERTS]
     generated = _GENERATED
     return {
         SLO_RULES: rules_yaml.dump(
@@ -57,13 +60,17 @@ def outputs(spec: Spec, extras: Extras) -> dict[Path, str]:
             {"groups": no_data},
             f"{generated}\nBeyond Sloth: an alert when an SLI's total series are absent.",
         ),
+        SERVICE_ALERTS: rules_yaml.dump(
+            {"groups": service_alerts},
+            f"{generated}\nThe alerts beyond the SLOs: monitoring/service_alerts.py.",
+        ),
         PROMETHEUS: rules_yaml.dump(
             prometheus_config(spec, extras, [p.relative_to(HERE) for p in rule_files]),
             f"{generated}\nprometheus --config.file=monitoring/prometheus.yml: scrapes the\n"
             "service as the SLOs' job, loads every rule file, sends alerts to Alertmanager.",
         ),
         OPERATOR: rules_yaml.dump(
-            prometheus_rule(spec, [*drift, *sloth, *no_data]),
+            prometheus_rule(spec, [*drift, *sloth, *no_data, *service_alerts]),
             f"{generated}\nEvery rule file's groups for the Prometheus Operator: its Prometheus'\n"
             "ruleSelector (and ruleNamespaceSelector) must select this object's labels.",
         ),

@@ -142,7 +142,8 @@ def test_the_prometheus_rule_holds_every_rule_file() -> None:
 
 
 def alert_rules() -> list[dict[str, Any]]:
-    return [rule for rule in rules(SLO_RULE_FILES) if "alert" in rule]
+    """Every alert of every rule file: the SLOs' and the service's."""
+    return [rule for rule in rules(RULE_FILES) if "alert" in rule]
 
 
 def runbook_anchors() -> set[str]:
@@ -155,10 +156,11 @@ def test_every_alert_has_a_severity_a_summary_a_description_of_its_labels_and_a_
     extras = load(slo_rules.EXTRAS)
     anchors = runbook_anchors()
     alerts = alert_rules()
-    assert len(alerts) == 9  # three SLOs: a page, a ticket and a no-data alert each
+    # Three SLOs (a page, a ticket and a no-data alert each) and the 12 service alerts.
+    assert len(alerts) == 21
     for rule in alerts:
         name, annotations = rule["alert"], rule["annotations"]
-        assert rule["labels"]["severity"] in {"critical", "warning"}, name
+        assert rule["labels"]["severity"] in {"page", "ticket"}, name
         assert annotations["summary"], name
         assert "{{$labels." in annotations["description"], name
         base, _, anchor = annotations["runbook_url"].partition("#")
@@ -171,9 +173,9 @@ def test_every_alert_has_a_severity_a_summary_a_description_of_its_labels_and_a_
 
 
 def promtool_tests() -> list[tuple[str, timedelta, int, dict[str, Any]]]:
-    """(file, its evaluation interval, index, test group) of every SLO promtool test group."""
+    """(file, its evaluation interval, index, test group) of every promtool test group."""
     out = []
-    for path in SLO_TEST_FILES:
+    for path in TEST_FILES:
         data = load(path)
         interval = duration(data["evaluation_interval"])
         out += [(path.name, interval, i, group) for i, group in enumerate(data["tests"])]
@@ -205,7 +207,7 @@ def boundaries() -> set[tuple[str, str]]:
 def test_every_alert_is_tested_one_evaluation_before_it_fires_and_when_it_fires() -> None:
     """Keyed on (alertname, severity): Sloth's page and ticket share their alert's name."""
     wanted = {(rule["alert"], rule["labels"]["severity"]) for rule in alert_rules()}
-    assert len(wanted) == 9
+    assert len(wanted) == 21
     assert wanted <= boundaries(), sorted(wanted - boundaries())
 
 
