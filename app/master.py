@@ -12,20 +12,18 @@ in the kernel's backlog are dropped; but Kubernetes takes a pod out of its Servi
    graceful timeout, then killed.
 
 SIGINT and SIGQUIT keep gunicorn's fast stop, during a drain too. Nothing of gunicorn is
-patched: this is a subclass of its arbiter, run by a subclass of its command-line application,
-so the command line and ``gunicorn.conf.py`` are gunicorn's own. The window is handed over by
-``gunicorn.conf.py``'s ``on_starting`` hook, the master's one reading of the settings.
+patched: this is a subclass of its arbiter, run by gunicorn's own command-line application
+(:mod:`app.serve`), so the command line and ``gunicorn.conf.py`` are gunicorn's. The window is
+handed over by ``gunicorn.conf.py``'s ``on_starting`` hook, the master's one reading of the
+settings.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import structlog
-from gunicorn.app.base import BaseApplication
-from gunicorn.app.wsgiapp import WSGIApplication
 from gunicorn.arbiter import Arbiter
 
 from app.drain_flag import DrainFlag
@@ -76,22 +74,3 @@ class DrainingArbiter(Arbiter):  # type: ignore[misc]
             timeout = min(timeout, remaining)
         signals: list[int] = super().wait_for_signals(timeout=timeout)
         return signals
-
-
-class _DrainingRun(BaseApplication):  # type: ignore[misc]
-    """``BaseApplication.run`` with the draining arbiter. It sits between gunicorn's
-    ``Application`` and ``BaseApplication`` in :class:`ServerApplication`'s method order, so
-    ``Application.run`` (``--print-config``, ``--check-config``, daemon, python path) still
-    runs first and then reaches this instead of the base's ``Arbiter(self).run()``."""
-
-    def run(self) -> None:
-        try:
-            DrainingArbiter(self).run()
-        except RuntimeError as exc:  # what BaseApplication.run does
-            print(f"\nError: {exc}\n", file=sys.stderr)
-            sys.stderr.flush()
-            sys.exit(1)
-
-
-class ServerApplication(WSGIApplication, _DrainingRun):  # type: ignore[misc]
-    """gunicorn's command-line application (its flags, ``--config``, ``APP_MODULE``)."""
