@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+from types import FrameType
 from typing import Any, ClassVar
 
 from uvicorn_worker import UvicornWorker
@@ -29,6 +31,18 @@ class Worker(UvicornWorker):  # type: ignore[misc]
         self.config.timeout_graceful_shutdown = connections_timeout_seconds(
             self.cfg.graceful_timeout, Settings()
         )
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """SIGQUIT: gunicorn's quick stop, which the master sends its workers on SIGINT or
+        SIGQUIT. uvicorn-worker routes it here, to gunicorn's ``handle_exit``, which only clears
+        a flag uvicorn never reads: the worker kept serving until the master's graceful timeout
+        ran out and it was killed, its shutdown unrun. Now uvicorn stops at once, waits for no
+        open connection, and still runs the lifespan shutdown (bounded: flushes, drift stop)."""
+        super().handle_exit(sig, frame)
+        if sig == signal.SIGQUIT:
+            self.config.timeout_graceful_shutdown = 0
+            # uvicorn's own handler (it takes SIGTERM and SIGINT alike): stop serving.
+            signal.raise_signal(signal.SIGTERM)
 
 
 def connections_timeout_seconds(graceful_timeout_seconds: float, settings: Settings) -> float:

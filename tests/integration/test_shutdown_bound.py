@@ -5,15 +5,15 @@ thread and uploads that never finish, all at once; without a graceful shutdown t
 uvicorn, the stuck uploads would hold each worker until gunicorn killed it, shutdown unrun."""
 
 import signal
-import socket
 import time
 from pathlib import Path
 
 import httpx2
 
 from tests.integration.test_telemetry import final_counters
+from tests.support.http_attempts import stuck_upload
 from tests.support.otlp import otlp_receiver
-from tests.support.processes import Server, gunicorn
+from tests.support.processes import gunicorn
 from tests.support.slow_drift_app import STARTED_EVENT
 
 DRAIN_S = 1
@@ -34,16 +34,6 @@ ROW = {"age": 30, "signup_month": "June"}
 STUCK_UPLOADS = 4
 
 
-def stuck_upload(server: Server) -> socket.socket:
-    """A POST /predict whose body stops halfway: the app waits on it for ever."""
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-    sock.sendall(
-        b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        b"Content-Length: 100\r\n\r\n" + b'{"age": 30, '
-    )
-    return sock
-
-
 def test_the_master_exits_in_time_and_the_workers_shutdown_runs(tmp_path: Path) -> None:
     with otlp_receiver(hang=True) as receiver:
         env = ENV | {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url}
@@ -53,7 +43,7 @@ def test_the_master_exits_in_time_and_the_workers_shutdown_runs(tmp_path: Path) 
             with httpx2.Client(base_url=server.url, timeout=10.0) as client:
                 responses = [client.post("/predict", json=ROW) for _ in range(20)]
             server.wait_for_event(STARTED_EVENT)
-            uploads = [stuck_upload(server) for _ in range(STUCK_UPLOADS)]
+            uploads = [stuck_upload(server.port) for _ in range(STUCK_UPLOADS)]
             time.sleep(0.5)  # the uploads reach the app
             sent = time.monotonic()
             server.process.send_signal(signal.SIGTERM)

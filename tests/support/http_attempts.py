@@ -106,6 +106,16 @@ def new_connection_attempt(port: int, timeout_s: float = 10.0) -> Attempt:
     return Attempt(started, _outcome(status), status, headers)
 
 
+def stuck_upload(port: int) -> socket.socket:
+    """A POST /predict whose body stops halfway: the app waits for the rest for ever."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(
+        b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100\r\n\r\n" + b'{"age": 30, '
+    )
+    return sock
+
+
 class NewConnectionClients:
     """``threads`` clients, each sending POST /predict on a new connection every ``pause_s``
     (plus the request's own time) until stopped."""
