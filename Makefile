@@ -20,7 +20,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 
-.PHONY: help run dev test test-unit test-integration lint format train bench bench-drain clean system-deps inventory traffic rules
+.PHONY: help run dev test test-unit test-integration lint format train describe bench bench-drain clean system-deps inventory traffic rules
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -87,16 +87,20 @@ format: $(VENV)/.synced ## apply ruff's formatting and fixes
 	$(BIN)/ruff check --fix .
 
 traffic: $(VENV)/.synced ## send generator traffic to a running service (TRAFFIC_ARGS="--shift older")
-	$(BIN)/python -m app.traffic --url http://127.0.0.1:$(PORT) $(TRAFFIC_ARGS)
+	$(BIN)/python -m examples.churn.traffic --url http://127.0.0.1:$(PORT) $(TRAFFIC_ARGS)
 
-rules: $(VENV)/.synced ## regenerate the fleet drift recording rules and their promtool test
+rules: $(VENV)/.synced ## regenerate the drift and SLO rules, prometheus.yml, the PrometheusRule
 	$(BIN)/python -m monitoring.drift_rules
+	$(BIN)/python -m monitoring.slo_rules
 
 inventory: $(VENV)/.synced ## regenerate monitoring/metrics-inventory.txt from a real server's /metrics
 	UPDATE_INVENTORY=1 $(BIN)/pytest -q tests/integration/test_metrics.py -k inventory
 
+describe: $(VENV)/.synced ## write card + profile for your model: MODEL=model.txt SAMPLE=s.csv SPEC=spec.yaml OUT=dir
+	$(BIN)/python -m app.describe_model --model $(MODEL) --sample $(SAMPLE) --spec $(SPEC) --out $(OUT)
+
 train: $(VENV)/.synced ## retrain the bundled model: byte-identical artifacts in $(MODEL_DIR)
-	$(BIN)/python -m app.model.training --out $(MODEL_DIR)
+	$(BIN)/python -m examples.churn.training --out $(MODEL_DIR)
 
 bench: system-deps | $(UV) ## benchmark the service against the bare reference and the raw model
 	$(UV) sync --frozen --python $(PYTHON) --group bench

@@ -172,6 +172,7 @@ def _metrics(settings: Settings, card: ModelCard, profile: dict[str, Any]) -> Me
         short_sha=card.short_sha,
         trained_at_seconds=trained_at,
         probability_edges=tuple(profile["prediction"]["edges"]),
+        outcomes=(card.output.positive_outcome, card.output.negative_outcome),
     )
     return Metrics(
         labels, PREDICTION_ROUTES, failure_label_pairs(card.contract),
@@ -248,7 +249,7 @@ def create_app(
     tracer_ref = TracerRef()
     app = FastAPI(
         title="Glassbox",
-        summary=f"Churn predictions from {card.version}.",
+        summary=f"{card.output.probability_field} from {card.version}.",
         version=card.version,
         lifespan=lifespan,
         # One tracing path: ours (measured cheaper). FastAPI's native telemetry switches itself

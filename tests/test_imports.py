@@ -4,9 +4,11 @@ This is what makes pre-fork workers, OpenTelemetry's export thread and multiproc
 safe: everything happens in create_app() and the lifespan, in each worker, after fork.
 """
 
+import ast
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from tests.support.processes import ROOT
 
@@ -82,3 +84,26 @@ def test_importing_every_app_module_has_no_side_effects() -> None:
     assert report["opened"] == []
     assert report["new_fds"] == []
     assert report["environment_read"] == []
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_the_prediction_core_imports_nothing_of_the_service() -> None:
+    """app/model/ is the pure core: no HTTP, no telemetry, no drift, no demo code."""
+    for path in sorted((ROOT / "app" / "model").glob("*.py")):
+        ours = {m for m in imported_modules(path) if m.split(".")[0] in ("app", "examples")}
+        assert {m for m in ours if not m.startswith("app.model")} == set(), path.name
+
+
+def test_the_serving_package_imports_no_demo_code() -> None:
+    for path in sorted((ROOT / "app").rglob("*.py")):
+        assert not any(m.startswith("examples") for m in imported_modules(path)), path

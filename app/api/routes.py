@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client.registry import Collector
 
 from app.api.deps import ServiceState, StateDep
-from app.api.schemas import BatchPredictionOut, ErrorOut, PredictionOut, Schemas
+from app.api.schemas import ErrorOut, Schemas
 from app.drift.recorder import DriftRecorder
 from app.model.predictor import Predictions, Predictor
 from app.telemetry.exposition import render
@@ -74,6 +74,9 @@ def add_prediction_routes(
     # Typed Any: mypy cannot follow models generated from the card.
     Row: Any = schemas.row
     Batch: Any = schemas.batch
+    # The response's field names are the card's (e.g. churn_probability and churn).
+    output = state.card.output
+    probability_field, decision_field = output.probability_field, output.decision_field
 
     async def predict_rows(predictor: Predictor, rows: list[dict[str, Any]]) -> Predictions:
         # One row costs ~60 µs inline and ~260 µs through a thread hop, so small requests stay
@@ -101,7 +104,7 @@ def add_prediction_routes(
         else:
             predictions = await predict_rows(predictor, rows)
         metrics.observe_predictions(
-            route, predictions.probabilities, predictions.churned, time.perf_counter() - started
+            route, predictions.probabilities, predictions.positives, time.perf_counter() - started
         )
         if drift is not None:
             # Before the response is sent: a count survives a kill -9 once the client has its
@@ -109,29 +112,35 @@ def add_prediction_routes(
             drift.record(predictions.features)
         return predictions
 
-    @router.post(PREDICT_ROUTE, response_model=PredictionOut, tags=_TAGS, responses=_ERRORS)
+    @router.post(
+        PREDICT_ROUTE, response_model=schemas.prediction, tags=_TAGS, responses=_ERRORS,
+        description=f"The model's {probability_field} for one {state.card.record_name}. Absent "
+        "or null optional features are missing.",
+    )  # fmt: skip
     async def predict(row: Row) -> Response:
-        """Churn probability for one customer. Absent or null optional features are missing."""
         predictor = state.ready_predictor()
         record = current_request()
         predictions = await run(predictor, PREDICT_ROUTE, [row.__dict__], record)
         row_id = prediction_id(prediction_id_prefix(), 0)
         probability = float(predictions.probabilities[0])
         if record is not None:
-            record.annotate(
-                prediction_id=row_id, model_version=predictor.version,
-                churn_probability=probability,
-            )  # fmt: skip
+            record.annotate(**{
+                "prediction_id": row_id, "model_version": predictor.version,
+                probability_field: probability,
+            })  # fmt: skip
             if record.sampled_span is not None:
                 record.sampled_span.set_attribute("glassbox.prediction_id", row_id)
         return json_response({
-            "prediction_id": row_id, "churn_probability": probability,
-            "churn": bool(predictions.churn[0]), "model_version": predictor.version,
+            "prediction_id": row_id, probability_field: probability,
+            decision_field: bool(predictions.decisions[0]), "model_version": predictor.version,
         })  # fmt: skip
 
-    @router.post(BATCH_ROUTE, response_model=BatchPredictionOut, tags=_TAGS, responses=_ERRORS)
+    @router.post(
+        BATCH_ROUTE, response_model=schemas.batch_prediction, tags=_TAGS, responses=_ERRORS,
+        description=f"The model's {probability_field} for many rows, in input order. One bad "
+        "row rejects all.",
+    )  # fmt: skip
     async def predict_batch(batch: Batch) -> Response:
-        """Churn probabilities for many customers, in input order. One bad row rejects all."""
         predictor = state.ready_predictor()
         record = current_request()
         rows = [row.__dict__ for row in batch.rows]
@@ -140,15 +149,15 @@ def add_prediction_routes(
         prefix = prediction_id_prefix()
         version = predictor.version
         outputs = [
-            {"prediction_id": prediction_id(prefix, i), "churn_probability": p, "churn": c,
+            {"prediction_id": prediction_id(prefix, i), probability_field: p, decision_field: d,
              "model_version": version}
-            for i, (p, c) in enumerate(
-                zip(predictions.probabilities.tolist(), predictions.churn.tolist(), strict=True)
+            for i, (p, d) in enumerate(
+                zip(predictions.probabilities.tolist(), predictions.decisions.tolist(), strict=True)
             )
         ]  # fmt: skip
         if record is not None:
             record.annotate(
-                prediction_id_prefix=prefix, rows=len(rows), churned=predictions.churned,
+                prediction_id_prefix=prefix, rows=len(rows), positives=predictions.positives,
                 model_version=version,
             )  # fmt: skip
             if record.sampled_span is not None:

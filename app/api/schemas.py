@@ -1,4 +1,6 @@
-"""The wire contract. The request schema is generated from the model card's feature contract.
+"""The wire contract, generated from the model card: the request schema from its feature
+contract, the response's field names from its ``output`` section, the OpenAPI names from its
+``record_name``.
 
 JSON types are strict: an integer must be a JSON integer (no strings, booleans or fractions),
 a number any finite JSON number, a category one of the card's strings, a boolean a JSON boolean.
@@ -36,13 +38,19 @@ def _field_type(feature: Feature) -> Any:
 
 
 def _example(feature: Feature) -> Any:
+    """The card's example for the feature, else a valid value: the first category, true, or a
+    quarter of the way into the validity bounds."""
+    if feature.example is not None:
+        return feature.example
     if feature.kind is FeatureKind.CATEGORY:
-        return feature.categories[min(5, len(feature.categories) - 1)]
+        return feature.categories[0]
     if feature.kind is FeatureKind.BOOLEAN:
         return True
-    low = feature.minimum if feature.minimum is not None else 0
-    value = low + 12 if feature.name != "age" else 30
-    return int(value) if feature.kind is FeatureKind.INTEGER else float(value)
+    # The card refuses a numeric feature without bounds.
+    assert feature.minimum is not None
+    assert feature.maximum is not None
+    value = feature.minimum + (feature.maximum - feature.minimum) / 4
+    return round(value) if feature.kind is FeatureKind.INTEGER else round(float(value), 2)
 
 
 def build_row_model(card: ModelCard) -> type[BaseModel]:
@@ -57,19 +65,33 @@ def build_row_model(card: ModelCard) -> type[BaseModel]:
     minimal = {f.name: _example(f) for f in card.contract if f.required}
     full = {f.name: _example(f) for f in card.contract}
     config = _ROW_CONFIG | ConfigDict(json_schema_extra={"examples": [minimal, full]})
-    return create_model("Customer", __config__=config, **fields)
+    return create_model(card.record_name, __config__=config, **fields)
 
 
-class PredictionOut(BaseModel):
-    prediction_id: str = Field(description=PREDICTION_ID_DOC)
-    churn_probability: float = Field(ge=0.0, le=1.0)
-    churn: bool = Field(description="churn_probability >= the card's decision threshold")
-    model_version: str
+def build_prediction_model(card: ModelCard) -> type[BaseModel]:
+    """One prediction, its fields named by the card's output section."""
+    output = card.output
+    probability = output.probability_field
+    fields: dict[str, Any] = {
+        "prediction_id": (str, Field(description=PREDICTION_ID_DOC)),
+        probability: (float, Field(ge=0.0, le=1.0,
+                                   description=f"Probability of {output.positive_outcome!r}.")),
+        output.decision_field: (bool, Field(
+            description=f"{probability} >= the card's decision threshold")),
+        "model_version": (str, ...),
+    }  # fmt: skip
+    return create_model(f"{card.record_name}Prediction", **fields)
 
 
-class BatchPredictionOut(BaseModel):
-    model_version: str
-    predictions: list[PredictionOut] = Field(description="One per input row, in input order.")
+def build_batch_prediction_model(card: ModelCard, prediction: type[BaseModel]) -> type[BaseModel]:
+    return create_model(
+        f"{card.record_name}BatchPrediction",
+        model_version=(str, ...),
+        predictions=(
+            list[prediction],  # type: ignore[valid-type]
+            Field(description="One per input row, in input order."),
+        ),
+    )
 
 
 class ErrorDetail(BaseModel):
@@ -88,17 +110,20 @@ class ErrorOut(BaseModel):
 
 @dataclass(frozen=True)
 class Schemas:
-    """The request models for one model card."""
+    """The request and response models for one model card."""
 
     row: type[BaseModel]
     batch: type[BaseModel]
+    prediction: type[BaseModel]
+    batch_prediction: type[BaseModel]
 
 
 def build_schemas(card: ModelCard, max_batch_rows: int) -> Schemas:
     row = build_row_model(card)
     batch = create_model(
-        "CustomerBatch",
+        f"{card.record_name}Batch",
         __config__=ConfigDict(extra="forbid", strict=True),
         rows=(list[row], Field(min_length=1, max_length=max_batch_rows)),  # type: ignore[valid-type]
     )
-    return Schemas(row=row, batch=batch)
+    prediction = build_prediction_model(card)
+    return Schemas(row, batch, prediction, build_batch_prediction_model(card, prediction))

@@ -16,6 +16,54 @@ PROFILE_FILE = "reference_profile.json"
 
 
 @dataclass(frozen=True, slots=True)
+class ModelOutput:
+    """What the model answers and how the service names it: the card's ``output`` section.
+
+    ``binary`` is the one kind served today (a probability of the positive class, decided at
+    the card's threshold). A card without the section gets these generic names.
+    """
+
+    kind: str = "binary"
+    probability_field: str = "probability"
+    decision_field: str = "positive"
+    positive_outcome: str = "positive"
+    negative_outcome: str = "negative"
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any] | None) -> ModelOutput:
+        if raw is None:
+            return cls()
+        output = cls(**{k: str(v) for k, v in raw.items()})
+        if output.kind != "binary":
+            raise ModelCardError(
+                f"output kind {output.kind!r} is not served: only 'binary' classifiers are"
+            )
+        fields = (output.probability_field, output.decision_field)
+        if not all(f.isidentifier() for f in fields) or len(set(fields)) != 2:
+            raise ModelCardError(f"output fields {fields} must be two distinct identifiers")
+        if reserved := {"prediction_id", "model_version"} & set(fields):
+            raise ModelCardError(f"output field names {sorted(reserved)} are the service's own")
+        if output.positive_outcome == output.negative_outcome:
+            raise ModelCardError("output's positive and negative outcomes must differ")
+        return output
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "kind": self.kind, "probability_field": self.probability_field,
+            "decision_field": self.decision_field, "positive_outcome": self.positive_outcome,
+            "negative_outcome": self.negative_outcome,
+        }  # fmt: skip
+
+
+def _schema_name(doc: dict[str, Any]) -> str:
+    """The OpenAPI name of one input record: the card's ``record_name``, else from its name."""
+    name = str(doc.get("record_name") or "".join(p.title() for p in str(doc["name"]).split("_")))
+    if not name.isidentifier():
+        raise ModelCardError(f"record_name {name!r} is not an identifier")
+    return name
+
+
+@dataclass(frozen=True, slots=True)
 class ModelCard:
     """The parts of the card the service acts on; ``document`` is the whole card as written."""
 
@@ -27,6 +75,8 @@ class ModelCard:
     trained_at: str
     num_trees: int
     contract: FeatureContract
+    output: ModelOutput
+    record_name: str
     document: dict[str, Any]
 
     @property
@@ -45,6 +95,8 @@ class ModelCard:
                 trained_at=str(doc["trained_at"]),
                 num_trees=int(doc["model"]["num_trees"]),
                 contract=FeatureContract(tuple(Feature.from_dict(f) for f in doc["features"])),
+                output=ModelOutput.from_dict(doc.get("output")),
+                record_name=_schema_name(doc),
                 document=doc,
             )
         except (KeyError, TypeError, ValueError) as exc:

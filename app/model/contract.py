@@ -32,6 +32,8 @@ class Feature:
     minimum: float | None = None
     maximum: float | None = None
     categories: tuple[str, ...] = ()
+    # A value for the OpenAPI examples; absent: derived from the bounds or categories.
+    example: Any = None
 
     @property
     def is_numeric(self) -> bool:
@@ -51,6 +53,8 @@ class Feature:
             out["maximum"] = self.maximum
         if self.categories:
             out["categories"] = list(self.categories)
+        if self.example is not None:
+            out["example"] = self.example
         return out
 
     @classmethod
@@ -64,6 +68,7 @@ class Feature:
                 minimum=raw.get("minimum"),
                 maximum=raw.get("maximum"),
                 categories=tuple(raw.get("categories", ())),
+                example=raw.get("example"),
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise ModelCardError(f"invalid feature entry {dict(raw)!r}: {exc}") from exc
@@ -79,6 +84,12 @@ class Feature:
         elif self.categories:
             raise ModelCardError(f"feature {self.name!r} is {self.kind}, not a category")
         lo, hi = self.minimum, self.maximum
+        if self.is_numeric and (lo is None or hi is None):
+            # The request schema refuses what lies outside them, and drift bins rely on them.
+            raise ModelCardError(
+                f"numeric feature {self.name!r} needs validity bounds: set its 'minimum' and "
+                "'maximum' from the domain (what a valid input can be), not the training range"
+            )
         if lo is not None and hi is not None and lo > hi:
             raise ModelCardError(f"feature {self.name!r}: minimum {lo} > maximum {hi}")
 

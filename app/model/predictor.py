@@ -1,4 +1,5 @@
-"""Loads a verified LightGBM model and predicts churn probabilities for validated records."""
+"""Loads a verified LightGBM binary classifier and predicts the probability of its positive
+class for validated records, decided at the card's threshold."""
 
 from __future__ import annotations
 
@@ -49,15 +50,15 @@ class Predictions:
     """Results for a request's rows, in input order."""
 
     probabilities: np.ndarray
-    churn: np.ndarray
+    decisions: np.ndarray  # probability >= the card's threshold: the positive outcome
     features: np.ndarray  # the encoded rows that were scored (drift bins them)
 
     def __len__(self) -> int:
         return len(self.probabilities)
 
     @property
-    def churned(self) -> int:
-        return int(np.count_nonzero(self.churn))
+    def positives(self) -> int:
+        return int(np.count_nonzero(self.decisions))
 
 
 class Predictor:
@@ -115,7 +116,7 @@ class Predictor:
         return self.card.version
 
     def predict_matrix(self, matrix: np.ndarray) -> np.ndarray:
-        """Churn probabilities for an encoded matrix."""
+        """Positive-class probabilities for an encoded matrix."""
         return np.asarray(self._booster.predict(matrix, **self._predict_kwargs), dtype=np.float64)
 
     def encode(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
@@ -124,7 +125,7 @@ class Predictor:
         return self.encoder.encode_rows(rows)
 
     def predict_proba(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """Churn probabilities for validated records, in input order."""
+        """Positive-class probabilities for validated records, in input order."""
         return self.predict_matrix(self.encode(rows))
 
     def decide(self, probabilities: np.ndarray, features: np.ndarray | None = None) -> Predictions:

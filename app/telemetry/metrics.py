@@ -36,6 +36,7 @@ class ModelLabels:
     short_sha: str
     trained_at_seconds: float
     probability_edges: tuple[float, ...]
+    outcomes: tuple[str, str]  # the card's positive and negative outcome labels
 
 
 class Metrics:
@@ -78,7 +79,7 @@ class Metrics:
         )  # fmt: skip
         self.probability = Histogram(
             "glassbox_prediction_probability",
-            "Predicted churn probabilities; buckets are the reference profile's bins.",
+            "Predicted positive-class probabilities; buckets are the reference profile's bins.",
             ["model_version"], buckets=model.probability_edges, registry=r,
         )  # fmt: skip
         self.batch_size = Histogram(
@@ -134,7 +135,7 @@ class Metrics:
         self.model_info.labels(version, model.short_sha).set(1)
         self.model_trained.labels(version).set(model.trained_at_seconds)
         self.model_ready.labels(version).set(0)
-        for outcome in ("churn", "no_churn"):
+        for outcome in model.outcomes:
             self.predictions.labels(version, outcome)
         self.probability.labels(version)
         for route in routes:
@@ -156,8 +157,8 @@ class Metrics:
         # the gauge at a random moment anyway.
         self.requests_in_flight = 0
         self._predicted = (
-            value_adder(self.predictions.labels(version, "churn")),
-            value_adder(self.predictions.labels(version, "no_churn")),
+            value_adder(self.predictions.labels(version, model.outcomes[0])),
+            value_adder(self.predictions.labels(version, model.outcomes[1])),
         )
         self._probability = HistogramWriter(self.probability.labels(version))
         self._inference: dict[str, HistogramWriter] = {}
@@ -195,14 +196,14 @@ class Metrics:
         writer.observe(seconds)
 
     def observe_predictions(
-        self, route: str, probabilities: np.ndarray, churned: int, seconds: float
+        self, route: str, probabilities: np.ndarray, positives: int, seconds: float
     ) -> None:
         """One request's predictions: O(1) metric updates whatever the number of rows."""
         rows = len(probabilities)
-        if churned:
-            self._predicted[0](churned)
-        if rows - churned:
-            self._predicted[1](rows - churned)
+        if positives:
+            self._predicted[0](positives)
+        if rows - positives:
+            self._predicted[1](rows - positives)
         if rows == 1:
             self._probability.observe(float(probabilities[0]))
         else:

@@ -1,6 +1,6 @@
 """GET /drift in process: the report equals the oracle on exactly the rows that were sent."""
 
-from app.model.generator import SHIFTS, generate
+from examples.churn.generator import SHIFTS, generate
 from tests.api.conftest import make_client
 from tests.conftest import BUNDLED_MODEL_DIR
 from tests.support.drift_check import check_metrics, check_report

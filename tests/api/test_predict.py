@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.api.schemas import BatchPredictionOut, PredictionOut
-from app.model.generator import generate
+from app.api.schemas import build_schemas
+from examples.churn.generator import generate
 from tests.api.conftest import make_client
 from tests.support.bad_requests import BAD_REQUESTS, JSON, BadRequest
 from tests.support.raw_model import RawModel
@@ -109,17 +109,26 @@ def test_an_integer_is_accepted_for_a_number_feature(client: TestClient) -> None
 
 
 def test_bodies_are_what_the_openapi_document_promises(client: TestClient) -> None:
-    """The handlers render their JSON themselves (orjson): it must still be the models'."""
+    """The handlers render their JSON themselves (orjson): it must still be the models' that
+    the card's output section names, and for the bundled model the wire format of old."""
+    schemas = client.app.state.service  # type: ignore[attr-defined]
+    built = build_schemas(schemas.card, max_batch_rows=50)
     single = client.post("/predict", json={"age": 30, "signup_month": "June"})
     assert single.headers["content-type"] == "application/json"
-    PredictionOut.model_validate_json(single.content, strict=True)
+    built.prediction.model_validate_json(single.content, strict=True)
+    assert list(single.json()) == ["prediction_id", "churn_probability", "churn", "model_version"]
     batch = client.post("/predict/batch", json={"rows": [{"age": 30, "signup_month": "June"}] * 3})
     assert batch.headers["content-type"] == "application/json"
-    BatchPredictionOut.model_validate_json(batch.content, strict=True)
+    built.batch_prediction.model_validate_json(batch.content, strict=True)
+    assert list(batch.json()) == ["model_version", "predictions"]
     paths = client.get("/openapi.json").json()["paths"]
-    for path, model in (("/predict", "PredictionOut"), ("/predict/batch", "BatchPredictionOut")):
+    for path, model in (
+        ("/predict", "CustomerPrediction"), ("/predict/batch", "CustomerBatchPrediction")
+    ):  # fmt: skip
         ok = paths[path]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
         assert ok == {"$ref": f"#/components/schemas/{model}"}
+    request = paths["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert request == {"$ref": "#/components/schemas/Customer"}
 
 
 def test_prediction_ids_are_unique(client: TestClient) -> None:

@@ -1,7 +1,7 @@
 """`python -m tests.bench`: the command line. Checks the tools, measures the raw model and the
 drift recorder in-process, starts every server (and the OTLP receiver), verifies its answers,
-runs the plan, accounts for exported spans, measures a 3-worker /metrics scrape, prints the
-tables and writes JSON and PNG.
+runs the plan, accounts for exported spans, measures a 3-worker /metrics scrape and the
+collector's pauses with and without gc.freeze(), prints the tables and writes JSON and PNG.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from tests.bench import (
     breakdown,
     drift_cost,
     environment,
+    gc_pauses,
     otlp_sink,
     raw_model,
     report,
@@ -37,7 +38,7 @@ from tests.bench import (
     wrk,
 )
 from tests.bench import configs as configs_module
-from tests.bench.configs import ENDPOINTS, Config
+from tests.bench.configs import ENDPOINTS, GC_CONFIGS, Config
 
 MODEL_DIR = server.ROOT / "models" / "churn"
 OUT_DIR = server.ROOT / ".run" / "bench"
@@ -63,6 +64,28 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         help="skip the in-process measurements (raw model, drift recorder)",
     )  # fmt: skip
     p.add_argument("--skip-scrape", action="store_true", help="skip the 3-worker scrape cost")
+    p.add_argument(
+        "--skip-gc", action="store_true", help="skip the GC pauses section (gc.freeze on/off)"
+    )
+    p.add_argument(
+        "--gc-only",
+        action="store_true",
+        help="only the GC pauses section (issue 13): no plan, raw model or scrape (~2.5 min; "
+        "make bench BENCH_ARGS=--gc-only)",
+    )
+    p.add_argument(
+        "--gc-rounds",
+        type=int,
+        default=gc_pauses.ROUNDS,
+        help=f"rounds of the GC section (default {gc_pauses.ROUNDS}, ~25 s each): more rounds "
+        "watch RSS for longer",
+    )
+    p.add_argument(
+        "--gc-window",
+        type=float,
+        default=gc_pauses.WINDOW_S,
+        help=f"seconds of each GC round's window (default {gc_pauses.WINDOW_S:g})",
+    )
     p.add_argument("--server-cpu", type=int, default=0, help="core the servers are pinned to")
     p.add_argument("--load-cpu", type=int, default=1, help="core wrk is pinned to")
     p.add_argument("--out", type=Path, default=OUT_DIR, help=f"default {OUT_DIR}")
@@ -70,6 +93,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.quick:
         args.rounds, args.duration, args.warmup = 1, 2.0, 1
+        args.gc_rounds, args.gc_window = 2, 4.0
+    if args.gc_only and (args.only or args.skip_gc):
+        p.error("--gc-only runs the GC section alone: not with --only or --skip-gc")
+    if args.gc_only:
+        args.skip_raw = args.skip_scrape = True
     return args
 
 
@@ -107,6 +135,7 @@ def _describe_config(config: Config, srv: server.Server | None) -> dict[str, Any
         "command": srv.command if srv else None,
         "env": srv.env_overrides if srv else dict(config.env),
         "threads": srv.threads() if srv and srv.pids else None,
+        "ready_rss_kib": srv.ready_rss_kib if srv else None,
     }
 
 
@@ -142,6 +171,9 @@ def _run(
     load: workload.Workload,
     log_dir: Path,
     log: Progress,
+    rounds: int,
+    window_s: float,
+    connections: tuple[int, ...],
 ) -> Measured:
     """Start every server, verify its answers, run the plan, take the span accounts; every
     server (and the OTLP receiver) is stopped after."""
@@ -170,9 +202,7 @@ def _run(
             _verify(srv, load)
             log(f"{srv.config.name} ready, answers match the raw model (pids {srv.pids})")
         bench = runner.Bench(servers, scripts, args.server_cpu, str(args.load_cpu), log)
-        runs = runner.run_all(
-            bench, configs, tuple(args.connections), args.rounds, args.duration, args.warmup
-        )
+        runs = runner.run_all(bench, configs, connections, rounds, window_s, args.warmup)
         measured = Measured(runs, [_describe_config(c, servers.get(c.name)) for c in configs])
         if sink is not None:
             # Before the last answers are checked: those requests' spans would still be pending.
@@ -192,6 +222,28 @@ def _scrape(args: argparse.Namespace, load: workload.Workload, log_dir: Path) ->
         return {"error": str(exc)[:2000]}
 
 
+def _gc(
+    args: argparse.Namespace, load: workload.Workload, log_dir: Path, log: Progress
+) -> dict[str, Any]:
+    """Issue 13's section: its two servers, alone on the server core, through rounds of their
+    own (``gc_pauses.py``)."""
+    started = time.monotonic()
+    try:
+        measured = _run(
+            args, GC_CONFIGS, load, log_dir, log,
+            args.gc_rounds, args.gc_window, gc_pauses.CONNECTIONS,
+        )  # fmt: skip
+    except (server.ServerError, workload.WrongAnswerError) as exc:
+        return {"error": str(exc)[:2000]}
+    return {
+        **gc_pauses.summarise(measured.runs, measured.configs),
+        "window_s": args.gc_window,
+        "took_s": time.monotonic() - started,
+        "servers": measured.configs,
+        "runs": [r.as_dict() for r in measured.runs],
+    }
+
+
 def _print_sections(sections: list[str]) -> None:
     for text in sections:
         print()
@@ -202,21 +254,31 @@ def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     log = Progress()
     if args.list:
-        for c in configs_module.CONFIGS:
+        for c in (*configs_module.CONFIGS, *GC_CONFIGS):
+            if c is GC_CONFIGS[0]:
+                print("\nthe GC section (--gc-only runs it alone, --skip-gc leaves it out):")
             cells = ",".join(c.endpoints) + (f" @{list(c.connections)}" if c.connections else "")
             print(f"{c.name:14} {cells:20} {c.description}")
         return 0
-    configs = configs_module.select(args.only)
+    configs = () if args.gc_only else configs_module.select(args.only)
     _preflight(args)
     signal.signal(signal.SIGTERM, _on_sigterm)
     plt = report.load_pyplot()
     env = environment.describe()
     log(environment.machine_line(env))
-    log(
-        f"{', '.join(c.name for c in configs)}; {args.rounds} rounds of "
-        f"{args.duration:g}s windows at {args.connections} connections; servers on CPU "
-        f"{args.server_cpu}, wrk on CPU {args.load_cpu}"
-    )
+    if configs:
+        log(
+            f"{', '.join(c.name for c in configs)}; {args.rounds} rounds of "
+            f"{args.duration:g}s windows at {args.connections} connections; servers on CPU "
+            f"{args.server_cpu}, wrk on CPU {args.load_cpu}"
+        )
+    if not args.skip_gc:
+        log(
+            f"GC section: {', '.join(c.name for c in GC_CONFIGS)}; {args.gc_rounds} rounds of "
+            f"{args.gc_window:g}s windows at {list(gc_pauses.CONNECTIONS)} connections"
+        )
+        if (missing := gc_pauses.setting_missing()) is not None:
+            log(f"WARNING: {missing}")
     load = workload.build(Predictor.load(MODEL_DIR))
     raw = drift = None
     if not args.skip_raw:
@@ -227,16 +289,25 @@ def main(argv: list[str] | None = None) -> int:
     # From here this process only waits on wrk and reads /proc: it stays off the server core.
     os.sched_setaffinity(0, {args.load_cpu})
     with tempfile.TemporaryDirectory(prefix="glassbox-bench-logs-", dir=server.log_root()) as logs:
-        try:
-            measured = _run(args, configs, load, Path(logs), log)
-        except (server.ServerError, workload.WrongAnswerError) as exc:
-            print(f"bench: FAILED before timing: {exc}", file=sys.stderr)
-            return 2
-        log("servers stopped")
+        measured = Measured([], [])
+        if configs:
+            try:
+                measured = _run(
+                    args, configs, load, Path(logs), log,
+                    args.rounds, args.duration, tuple(args.connections),
+                )  # fmt: skip
+            except (server.ServerError, workload.WrongAnswerError) as exc:
+                print(f"bench: FAILED before timing: {exc}", file=sys.stderr)
+                return 2
+            log("servers stopped")
         scraped = None
         if not args.skip_scrape:
             scraped = _scrape(args, load, Path(logs))
             log("/metrics scrape with 3 workers measured")
+        gc = None
+        if not args.skip_gc:
+            gc = _gc(args, load, Path(logs), log)
+            log("GC pauses measured, servers stopped")
 
     runs = measured.runs
     rows = report.summarise(runs, configs)
@@ -245,9 +316,12 @@ def main(argv: list[str] | None = None) -> int:
     problems = report.warnings(rows, raw) + traces.problems(measured.spans)
     if scraped is not None and "error" in scraped:
         problems.append(f"FAILED the /metrics scrape measurement: {scraped['error'][:300]}")
-    print()
-    print(report.table(rows))
-    print(report.LEGEND)
+    if gc is not None:
+        problems += gc_pauses.problems(gc)
+    if rows:
+        print()
+        print(report.table(rows))
+        print(report.LEGEND)
     _print_sections(
         ([breakdown.components_table(components)] if components else [])
         + ([breakdown.targets_table(targets)] if targets else [])
@@ -255,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         + ([scrape.table(scraped)] if scraped is not None else [])
         + ([report.raw_table(raw)] if raw else [])
         + ([drift_cost.table(drift)] if drift else [])
+        + ([gc_pauses.table(gc)] if gc is not None else [])
     )
     for problem in problems:
         print(f"WARNING: {problem}")
@@ -262,7 +337,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     png = None
-    if plt is None:
+    if not rows:
+        pass  # only the GC section ran: it has no chart
+    elif plt is None:
         print("WARNING: matplotlib is missing (run `make bench`): no chart written")
     else:
         png = args.out / f"bench-{stamp}.png"
@@ -278,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
             "server_cpu": args.server_cpu,
             "load_cpu": args.load_cpu,
             "quick": args.quick,
+            "gc_rounds": None if args.skip_gc else args.gc_rounds,
+            "gc_window_s": None if args.skip_gc else args.gc_window,
         },
         "configs": measured.configs,
         "workload": load.describe(),
@@ -287,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         "spans": measured.spans,
         "otlp_receiver_cpu_s": measured.sink_cpu_s,
         "scrape": scraped,
+        "gc_pauses": gc,
         "runs": [r.as_dict() for r in runs],
         "raw_model": raw,
         "drift_recording": drift,
@@ -296,7 +376,10 @@ def main(argv: list[str] | None = None) -> int:
     json_path = report.publish(args.out, stamp, document, png)
     print(f"\nbench: wrote {json_path}" + (f" and {png.name}" if png else ""))
     print(f"bench: the whole run took {took:.0f} s ({int(took // 60)} min {took % 60:02.0f} s)")
-    return 1 if any(r.error for r in runs) else 0
+    if gc is not None and "error" in gc:
+        return 2  # a GC server did not start or gave a wrong answer
+    failed = any(r.error for r in runs) or (gc is not None and gc_pauses.failed_rounds(gc))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -54,9 +54,14 @@ class Config:
     # OTEL_EXPORTER_OTLP_ENDPOINT to its (dynamic) URL when it starts the server.
     otlp: bool = False
     workers: int = 1
+    # The workers log their collections (gc_probe.py) to a file the harness sets: BENCH_GC_LOG.
+    gc_probe: bool = False
 
     def runs_at(self, connections: int) -> bool:
         return self.connections is None or connections in self.connections
+
+
+GC_PROBE_CONFIG = "tests/bench/gc_probe.py"
 
 
 def service(
@@ -67,13 +72,15 @@ def service(
     connections: tuple[int, ...] | None = None,
     otlp: bool = False,
     workers: int = 1,
+    gc_probe: bool = False,
 ) -> Config:
     """The Glassbox service as `make run` starts it (gunicorn.conf.py), with env overrides.
-    Its log lines are JSON, as in a container (stdout is not a terminal either way)."""
+    Its log lines are JSON, as in a container (stdout is not a terminal either way). With
+    ``gc_probe`` its config is gc_probe.py: the same plus a probe of the collector's pauses."""
     return Config(
         name=name,
         description=description,
-        gunicorn_args=("--config", "gunicorn.conf.py"),
+        gunicorn_args=("--config", GC_PROBE_CONFIG if gc_probe else "gunicorn.conf.py"),
         ready_path="/readyz",
         endpoints=endpoints,
         env=MappingProxyType(
@@ -83,6 +90,7 @@ def service(
         connections=connections,
         otlp=otlp,
         workers=workers,
+        gc_probe=gc_probe,
     )
 
 
@@ -117,6 +125,7 @@ METRICS_OFF = {"GLASSBOX_METRICS_ENABLED": OFF}
 TRACING_OFF = {"GLASSBOX_TRACING_ENABLED": OFF}
 DRIFT_OFF = {"GLASSBOX_DRIFT_ENABLED": OFF}
 LOG_OFF = {"GLASSBOX_REQUEST_LOG_ENABLED": OFF}
+TELEMETRY_OFF = {**METRICS_OFF, **LOG_OFF, **TRACING_OFF, **DRIFT_OFF}
 SAMPLED_10 = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
 SAMPLED_ALL = {"OTEL_TRACES_SAMPLER": "always_on"}
 
@@ -135,7 +144,7 @@ CONFIGS: tuple[Config, ...] = (
     service(
         "telemetry-off",
         "issue 6: RED metrics, request log, tracing and drift all off",
-        env={**METRICS_OFF, **LOG_OFF, **TRACING_OFF, **DRIFT_OFF}, **ONE_CELL,
+        env=TELEMETRY_OFF, **ONE_CELL,
     ),
     service(
         "metrics+logs",
@@ -163,6 +172,24 @@ CONFIGS: tuple[Config, ...] = (
         "drift-off",
         "issue 7: drift recording off; else as shipped",
         env=DRIFT_OFF, **ONE_CELL,
+    ),
+)  # fmt: skip
+
+
+# Issue 13's section (gc_pauses.py), run after the plan on servers of its own: the service with
+# the collector's long-lived objects frozen (as shipped) and not, telemetry off as in the issue,
+# so the tail is the service's own and no telemetry thread's; each worker logs its collections.
+GC_FREEZE = "GLASSBOX_GC_FREEZE"
+GC_CONFIGS: tuple[Config, ...] = (
+    service(
+        "gc-freeze",
+        "issue 13: gc.freeze() before readiness (as shipped); telemetry off",
+        env={**TELEMETRY_OFF, GC_FREEZE: "true"}, gc_probe=True, **ONE_CELL,
+    ),
+    service(
+        "gc-no-freeze",
+        "issue 13: no gc.freeze(), the collector scans start-up's objects; telemetry off",
+        env={**TELEMETRY_OFF, GC_FREEZE: OFF}, gc_probe=True, **ONE_CELL,
     ),
 )  # fmt: skip
 

@@ -22,8 +22,8 @@ from app.drift.recorder import DriftRecorder
 from app.drift.reference import load_profile
 from app.drift.store import MemoryCounts, SharedCounts
 from app.model.card import PROFILE_FILE
-from app.model.generator import generate
 from app.model.predictor import Predictor
+from examples.churn.generator import generate
 from tests.bench.raw_model import latency, on_core, per_call_us
 from tests.bench.workload import SEED
 

@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 import lightgbm
 import numpy as np
 
-from app.model.generator import generate
 from app.model.predictor import Predictor
+from examples.churn.generator import generate
 from tests.bench.server import CLK_TCK, core_ticks
 from tests.bench.workload import SEED
 

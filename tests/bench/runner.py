@@ -76,6 +76,11 @@ class Run:
     wrk_rps: float = math.nan  # wrk's own whole-run figure, start-up included
     latency_us: dict[str, float] | None = None
     attempts: int = 1
+    # The workers' resident memory (VmRSS, KiB, by pid) once the server is idle after the run.
+    rss_kib: dict[int, int] | None = None
+    # time.monotonic() just before wrk started and when it ended.
+    wrk_start: float = math.nan
+    wrk_end: float = math.nan
 
     @property
     def noise(self) -> float:
@@ -171,10 +176,12 @@ class Bench:
         duration_s = math.ceil(start_margin_s + window_s + END_MARGIN_S)
         base = Run(round_, config.name, cell.endpoint, cell.connections, duration_s)
         server = self.servers[config.name]
+        wrk_start = time.monotonic()
         try:
             result, wrk_cpu_s, (a, b) = self._run_wrk(
                 server, cell, duration_s, (start_margin_s, start_margin_s + window_s)
             )
+            rss_kib = server.rss_kib()
         except (WrkError, ServerError) as exc:
             return replace(base, error=str(exc))
         window = b.t - a.t
@@ -195,6 +202,9 @@ class Bench:
             load_cpu=wrk_cpu_s / result.duration_s,
             wrk_rps=result.rps,
             latency_us=result.latency_us,
+            rss_kib=rss_kib,
+            wrk_start=wrk_start,
+            wrk_end=server.last_load_end,
         )
 
 

@@ -39,6 +39,8 @@ def log_root() -> Path | None:
     return TMPFS if TMPFS.is_dir() and os.access(TMPFS, os.W_OK) else None
 
 
+# Where a gc_probe configuration's workers log their collections (gc_probe.py reads it).
+GC_LOG = "BENCH_GC_LOG"
 # The resource attribute naming the configuration an exported span comes from.
 CONFIG_ATTRIBUTE = "bench.config"
 
@@ -54,6 +56,12 @@ def cpu_ticks(pids: list[int]) -> int:
         fields = proc_stat(pid)
         total += sum(int(v) for v in fields[11:15])
     return total
+
+
+def proc_status(pid: int, key: str) -> str:
+    """One field of /proc/PID/status, e.g. ``proc_status(pid, "VmRSS")`` is ``"81234 kB"``."""
+    text = (Path("/proc") / str(pid) / "status").read_text()
+    return next(ln for ln in text.splitlines() if ln.startswith(f"{key}:")).split(":", 1)[1].strip()
 
 
 def core_ticks(cpu: int) -> tuple[int, int]:
@@ -89,6 +97,8 @@ class Server:
     pids: list[int] = field(default_factory=list)
     # time.monotonic() when the last load run on this server ended (0: none yet).
     last_load_end: float = 0.0
+    # The workers' resident memory (VmRSS, KiB, by pid) when the server became ready.
+    ready_rss_kib: dict[int, int] = field(default_factory=dict)
 
     @property
     def pgid(self) -> int:
@@ -126,31 +136,36 @@ class Server:
             if status == 200:
                 self.pids = group_members(self.pgid)
                 self._check_processes()
+                self.ready_rss_kib = self.rss_kib()
                 return
             time.sleep(0.1)
         raise ServerError(f"{self.config.name}: not ready after {timeout_s}s:\n{self.log_tail()}")
 
+    def workers(self) -> list[int]:
+        """The worker processes: the master's children in its group."""
+        return [p for p in self.pids if p != self.pgid and int(proc_stat(p)[1]) == self.pgid]
+
     def _check_processes(self) -> None:
-        workers = [p for p in self.pids if p != self.pgid and int(proc_stat(p)[1]) == self.pgid]
+        workers = self.workers()
         if len(workers) != self.config.workers:
             raise ServerError(
                 f"{self.config.name}: expected {self.config.workers} worker(s), found {workers}"
             )
         for pid in self.pids:
-            status = (Path("/proc") / str(pid) / "status").read_text()
-            allowed = next(ln for ln in status.splitlines() if ln.startswith("Cpus_allowed_list"))
-            cpus = allowed.split(":", 1)[1].strip()
+            cpus = proc_status(pid, "Cpus_allowed_list")
             if cpus != self.cpus:
                 raise ServerError(f"{self.config.name}: pid {pid} may run on CPUs {cpus}")
 
     def threads(self) -> dict[int, int]:
         """Threads per process: an unexpected thread pool shows up here."""
-        out = {}
-        for pid in self.pids:
-            status = (Path("/proc") / str(pid) / "status").read_text()
-            line = next(ln for ln in status.splitlines() if ln.startswith("Threads:"))
-            out[pid] = int(line.split()[1])
-        return out
+        return {pid: int(proc_status(pid, "Threads")) for pid in self.pids}
+
+    def rss_kib(self) -> dict[int, int]:
+        """Resident memory (VmRSS, KiB) of each worker."""
+        try:
+            return {pid: int(proc_status(pid, "VmRSS").split()[0]) for pid in self.workers()}
+        except OSError as exc:
+            raise ServerError(f"{self.config.name}: a worker is gone: {exc}") from exc
 
     def cpu_ticks(self) -> int:
         try:
@@ -215,6 +230,8 @@ def start(
             raise ServerError(f"{config.name} exports spans, but no OTLP receiver is running")
         overrides["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp_url
         overrides["OTEL_RESOURCE_ATTRIBUTES"] = f"{CONFIG_ATTRIBUTE}={quote(config.name)}"
+    if config.gc_probe:
+        overrides[GC_LOG] = str(log_dir / f"{config.name}-{port}.gc")
     if config.multiproc_dir:
         metrics_dir = workdir / f"metrics-{config.name}-{port}"
         metrics_dir.mkdir(parents=True)

@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from app.model.generator import generate
 from app.model.predictor import Predictor
+from examples.churn.generator import generate
 from tests.bench.configs import BATCH, ENDPOINTS, SINGLE
 
 SEED = 4  # issue 4

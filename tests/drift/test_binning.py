@@ -10,7 +10,7 @@ import pytest
 
 from app.drift.binning import MISSING, Binner, numeric_labels
 from app.model.encoding import Encoder
-from app.model.generator import CONTRACT, SHIFTS, generate
+from examples.churn.generator import CONTRACT, SHIFTS, generate
 from tests.conftest import BUNDLED_MODEL_DIR
 from tests.support.drift_oracle import Oracle
 

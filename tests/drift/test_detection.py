@@ -10,9 +10,9 @@ import pytest
 
 from app.drift.binning import Binner
 from app.drift.report import DriftAnalysis
-from app.model.generator import CONTRACT, SHIFTS, generate
 from app.model.predictor import Predictor
 from app.settings import Settings
+from examples.churn.generator import CONTRACT, SHIFTS, generate
 from tests.conftest import BUNDLED_MODEL_DIR
 
 PROFILE = json.loads((BUNDLED_MODEL_DIR / "reference_profile.json").read_text())

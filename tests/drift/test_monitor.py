@@ -18,8 +18,8 @@ from app.drift.binning import Binner
 from app.drift.monitor import LOCK_FILE, DriftMonitor, LeaderLock
 from app.drift.report import DriftAnalysis
 from app.model.encoding import Encoder
-from app.model.generator import CONTRACT, SHIFTS, generate
 from app.settings import DriftSettings
+from examples.churn.generator import CONTRACT, SHIFTS, generate
 from tests.conftest import BUNDLED_MODEL_DIR
 
 PROFILE = json.loads((BUNDLED_MODEL_DIR / "reference_profile.json").read_text())

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx2
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from app.model.generator import SHIFTS, generate
+from examples.churn.generator import SHIFTS, generate
 from tests.conftest import BUNDLED_MODEL_DIR
 from tests.support.drift_check import check_metrics, check_report
 from tests.support.drift_oracle import Oracle

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx2
 
-from app.model.generator import SHIFTS, generate
+from examples.churn.generator import SHIFTS, generate
 from tests.support.metrics import value
 from tests.support.processes import Server, gunicorn
 
@@ -118,7 +118,7 @@ def test_the_traffic_tool_sends_shifted_rows(tmp_path: Path) -> None:
 
     with gunicorn(tmp_path, workers=2) as server:
         result = subprocess.run(
-            [sys.executable, "-m", "app.traffic", "--url", server.url, "--rate", "200",
+            [sys.executable, "-m", "examples.churn.traffic", "--url", server.url, "--rate", "200",
              "--count", "30", "--batch", "10", "--shift", "older", "--duration", "30"],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import httpx2
 import pytest
 
-from app.model.generator import generate
 from app.settings import LogSettings
+from examples.churn.generator import generate
 from tests.api.test_predict import check_bad_request
 from tests.conftest import BUNDLED_MODEL_DIR
 from tests.support.bad_requests import BAD_REQUESTS, BadRequest

@@ -7,7 +7,7 @@ import pytest
 
 from app.model.contract import FeatureKind
 from app.model.encoding import Encoder
-from app.model.generator import CONTRACT
+from examples.churn.generator import CONTRACT
 
 ENCODER = Encoder(CONTRACT)
 MINIMAL = {"age": 30, "signup_month": "June"}

@@ -10,8 +10,8 @@ import pytest
 
 from app.model.card import CARD_FILE, MODEL_FILE
 from app.model.errors import ModelCardError, ModelIntegrityError, ModelLoadError
-from app.model.generator import generate
 from app.model.predictor import Predictor, threads_per_call
+from examples.churn.generator import generate
 from tests.conftest import BUNDLED_MODEL_DIR
 
 
@@ -106,8 +106,8 @@ def test_serving_encoding_matches_training_encoding(predictor: Predictor) -> Non
 def test_decisions_follow_the_card_threshold(predictor: Predictor) -> None:
     threshold = predictor.card.threshold
     decided = predictor.decide(np.array([threshold - 1e-9, threshold, threshold + 0.1]))
-    assert decided.churn.tolist() == [False, True, True]
-    assert decided.churned == 2
+    assert decided.decisions.tolist() == [False, True, True]
+    assert decided.positives == 2
 
 
 def test_threads_go_with_each_call_unless_the_process_already_fixes_them(

@@ -1,11 +1,11 @@
-"""Monitoring is tested code: the rules load in promtool, their promtool tests pass, and the
-generated files are what their generator writes today."""
+"""Monitoring is tested code: the rules and prometheus.yml load in promtool, the promtool tests
+pass, and the generated files are what their generators write today."""
 
 import subprocess
 
 import pytest
 
-from monitoring import drift_rules
+from monitoring import drift_rules, slo_rules
 from tests.support.processes import ROOT
 from tests.support.tools import require_tool
 
@@ -22,6 +22,13 @@ def test_generated_drift_rules_and_test_are_current() -> None:
     )
 
 
+def test_generated_slo_rules_prometheus_yml_and_prometheus_rule_are_current() -> None:
+    generated = slo_rules.current()
+    assert len(generated) == 4
+    for path, text in generated.items():
+        assert path.read_text() == text, f"stale: {path}; run `make rules`"
+
+
 def promtool(*args: str) -> None:
     binary = require_tool("promtool", "prometheus")
     result = subprocess.run([binary, *args], capture_output=True, text=True, timeout=120)
@@ -31,6 +38,11 @@ def promtool(*args: str) -> None:
 def test_rules_load_in_promtool() -> None:
     assert RULES
     promtool("check", "rules", *map(str, RULES))
+
+
+def test_prometheus_yml_loads_in_promtool() -> None:
+    """The config, and through it every rule file it names."""
+    promtool("check", "config", str(ROOT / "monitoring" / "prometheus.yml"))
 
 
 def test_promtool_rule_tests_pass() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx2
 
+from monitoring import service
 from tests.support.processes import STARTED_GROUPS, free_port, kill_group
 from tests.support.tools import require_tool
 
@@ -44,14 +45,21 @@ class Prometheus:
 
 
 @contextmanager
-def prometheus(tmp_path: Path, target: str, interval_s: float = 1.0) -> Iterator[Prometheus]:
+def prometheus(
+    tmp_path: Path, target: str, interval_s: float = 1.0, rule_files: Sequence[Path] = ()
+) -> Iterator[Prometheus]:
+    """Scrapes ``target`` as the service's job (monitoring/prometheus.yml's) every interval and
+    evaluates ``rule_files`` as often."""
     binary = require_tool("prometheus", "prometheus")
     port = free_port()
     config = tmp_path / "prometheus.yml"
+    interval = f"{int(interval_s * 1000)}ms"
+    rules = ", ".join(f"'{path}'" for path in rule_files)
     config.write_text(
-        f"global:\n  scrape_interval: {int(interval_s * 1000)}ms\n"
-        f"  scrape_timeout: {int(interval_s * 1000)}ms\n"
-        f"scrape_configs:\n  - job_name: glassbox\n    static_configs:\n"
+        f"global:\n  scrape_interval: {interval}\n  scrape_timeout: {interval}\n"
+        f"  evaluation_interval: {interval}\n"
+        f"rule_files: [{rules}]\n"
+        f"scrape_configs:\n  - job_name: {service.job()}\n    static_configs:\n"
         f"      - targets: ['{target}']\n"
     )
     log_path = tmp_path / "prometheus.log"

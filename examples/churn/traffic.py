@@ -2,7 +2,7 @@
 from a shifted population, so drift can be watched appearing on /drift, /metrics and the
 dashboards. Bounded: it stops after --duration seconds or --count requests, whichever is first.
 
-    python -m app.traffic --rate 50 --duration 120 --shift older
+    python -m examples.churn.traffic --rate 50 --duration 120 --shift older
     make traffic TRAFFIC_ARGS="--shift support_surge --batch 20"
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from app.model.generator import SHIFTS, generate
+from examples.churn.generator import SHIFTS, generate
 
 CHUNK = 2000
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from app.model.contract import FeatureKind
-from app.model.generator import CONTRACT, MISSING_RATES, SHIFTS, generate
+from examples.churn.generator import CONTRACT, MISSING_RATES, SHIFTS, generate
 
 
 def test_same_seed_same_customers() -> None:

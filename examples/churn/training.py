@@ -1,6 +1,6 @@
 """Trains the churn model and writes its three artifacts: model, card and reference profile.
 
-Run ``python -m app.model.training --out models/churn`` (``make train``). The output is
+Run ``python -m examples.churn.training --out models/churn`` (``make train``). The output is
 byte-identical on every run: data come from seeded generators, LightGBM runs deterministic and
 single-threaded, and the only date comes from ``SOURCE_DATE_EPOCH`` or a fixed default.
 """
@@ -19,12 +19,12 @@ from typing import Any
 import lightgbm
 import numpy as np
 import scipy
-from scipy.stats import rankdata
 
 from app.drift.reference import build_profile
-from app.model.card import CARD_FILE, MODEL_FILE, PROFILE_FILE
+from app.model.card import CARD_FILE, MODEL_FILE, PROFILE_FILE, ModelOutput
 from app.model.encoding import Encoder
-from app.model.generator import CONTRACT, REFERENCE, generate
+from app.model.evaluation import THRESHOLD_RULE, best_f1_threshold, log_loss, roc_auc
+from examples.churn.generator import CONTRACT, REFERENCE, generate
 
 MODEL_NAME = "churn"
 DEFAULT_TRAINING_DATE = date(2026, 11, 1)
@@ -49,32 +49,6 @@ PARAMS: dict[str, Any] = {
     "seed": SEED,
     "verbose": -1,
 }
-
-
-def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve by the rank-sum (Mann-Whitney) identity; ties get half credit."""
-    ranks = rankdata(scores)
-    positives = labels == 1
-    n_pos, n_neg = int(positives.sum()), int((~positives).sum())
-    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def log_loss(labels: np.ndarray, probabilities: np.ndarray) -> float:
-    p = np.clip(probabilities, 1e-15, 1 - 1e-15)
-    return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))
-
-
-def best_f1_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:
-    """The threshold, on a 0.01 grid, that maximises F1 (the lowest one on ties)."""
-    best, best_f1 = 0.5, -1.0
-    for threshold in np.round(np.arange(0.05, 0.96, 0.01), 2):
-        predicted = probabilities >= threshold
-        tp = float(np.sum(predicted & (labels == 1)))
-        denominator = float(predicted.sum() + labels.sum())
-        f1 = 2 * tp / denominator if denominator else 0.0
-        if f1 > best_f1 + 1e-12:
-            best, best_f1 = float(threshold), f1
-    return best
 
 
 def training_date() -> date:
@@ -118,7 +92,7 @@ def train(out_dir: Path, trained_on: date | None = None) -> dict[str, Any]:
         "name": MODEL_NAME,
         "version": f"{MODEL_NAME}-{trained_on:%Y%m%d}-{sha256[:8]}",
         "description": "Probability that a customer churns within the next quarter. Trained on "
-        "a seeded synthetic customer base (app/model/generator.py tells its causal story).",
+        "a seeded synthetic customer base (examples/churn/generator.py tells its causal story).",
         "trained_at": f"{trained_on.isoformat()}T00:00:00Z",
         "model": {
             "file": MODEL_FILE,
@@ -126,8 +100,15 @@ def train(out_dir: Path, trained_on: date | None = None) -> dict[str, Any]:
             "sha256": sha256,
             "num_trees": booster.num_trees(),
         },
+        "record_name": "Customer",
+        "output": ModelOutput(
+            probability_field="churn_probability",
+            decision_field="churn",
+            positive_outcome="churn",
+            negative_outcome="no_churn",
+        ).to_dict(),
         "decision_threshold": threshold,
-        "decision_threshold_rule": "maximises F1 on the validation split, 0.01 grid",
+        "decision_threshold_rule": THRESHOLD_RULE,
         "features": [f.to_dict() for f in CONTRACT],
         "encoding": {
             "integer": "the value, as float64",
@@ -151,7 +132,7 @@ def train(out_dir: Path, trained_on: date | None = None) -> dict[str, Any]:
             for name, g in zip(encoder.names, gains, strict=True)
         },
         "training": {
-            "generator": "app.model.generator.generate(population=REFERENCE)",
+            "generator": "examples.churn.generator.generate(population=REFERENCE)",
             "seed": SEED,
             "rows": {"train": TRAIN_ROWS, "validation": VALID_ROWS, "holdout": HOLDOUT_ROWS},
             "num_boost_round": NUM_TREES,

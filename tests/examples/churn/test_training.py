@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from app.model.card import CARD_FILE, MODEL_FILE, PROFILE_FILE
-from app.model.generator import NO_EFFECT_FEATURES, SHIFTS, STRONGEST_FEATURES, generate
+from app.model.evaluation import best_f1_threshold, roc_auc
 from app.model.predictor import Predictor
-from app.model.training import best_f1_threshold, roc_auc, train
+from examples.churn.generator import NO_EFFECT_FEATURES, SHIFTS, STRONGEST_FEATURES, generate
+from examples.churn.training import train
 from tests.conftest import BUNDLED_MODEL_DIR
 
 ARTIFACTS = (MODEL_FILE, CARD_FILE, PROFILE_FILE)
