@@ -20,7 +20,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 
-.PHONY: help run dev test test-unit test-integration lint format train describe bench clean system-deps inventory traffic rules
+.PHONY: help run dev test test-unit test-integration lint format train describe bench bench-drain clean system-deps inventory traffic rules
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -42,9 +42,11 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 
 # Debian packages the tests and benchmarks drive: Prometheus and promtool, Alertmanager and amtool
-# (monitoring tests), wrk (bench).
-SYSTEM_TOOLS := prometheus:prometheus promtool:prometheus wrk:wrk amtool:prometheus-alertmanager prometheus-alertmanager:prometheus-alertmanager
-system-deps: ## install prometheus, alertmanager and wrk from Debian when missing (needs root + apt)
+# (monitoring tests), wrk (bench, the rollout test's capacity), HAProxy (the rollout test's load
+# balancer).
+SYSTEM_TOOLS := prometheus:prometheus promtool:prometheus wrk:wrk haproxy:haproxy \
+  amtool:prometheus-alertmanager prometheus-alertmanager:prometheus-alertmanager
+system-deps: ## install prometheus, alertmanager, wrk and haproxy from Debian when missing (root + apt)
 	@missing=""; for pair in $(SYSTEM_TOOLS); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$cmd >/dev/null || missing="$$missing $$pkg"; done; \
 	missing=$$(echo $$missing | tr ' ' '\n' | sort -u | tr '\n' ' '); \
@@ -56,10 +58,10 @@ system-deps: ## install prometheus, alertmanager and wrk from Debian when missin
 	fi
 
 # --- the two commands ----------------------------------------------------------------------
-run: $(VENV)/.synced ## serve the bundled model on :$(PORT) with gunicorn
+run: $(VENV)/.synced ## serve the bundled model on :$(PORT) with gunicorn (python -m app.serve)
 	@rm -rf $(PROMETHEUS_MULTIPROC_DIR) && mkdir -p $(PROMETHEUS_MULTIPROC_DIR)
 	PROMETHEUS_MULTIPROC_DIR=$(PROMETHEUS_MULTIPROC_DIR) PORT=$(PORT) GLASSBOX_MODEL_DIR=$(MODEL_DIR) \
-	  exec $(BIN)/gunicorn --config gunicorn.conf.py
+	  exec $(BIN)/python -m app.serve --config gunicorn.conf.py
 
 test: $(VENV)/.synced system-deps lint ## lint, then every test (unit, then integration)
 	$(BIN)/pytest -m "not integration"
@@ -106,6 +108,9 @@ bench: system-deps | $(UV) ## benchmark the service against the bare reference a
 	$(UV) sync --frozen --python $(PYTHON) --group bench
 	@touch $(VENV)/.synced
 	$(BIN)/python -m tests.bench $(BENCH_ARGS)
+
+bench-drain: $(VENV)/.synced ## measure how fast a SIGTERM's drain flag reaches every worker
+	$(BIN)/python -m tests.bench.drain $(BENCH_DRAIN_ARGS)
 
 clean: ## remove the environments and run-time files
 	rm -rf $(VENV) $(TOOLS) .run .pytest_cache .mypy_cache .ruff_cache

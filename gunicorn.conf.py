@@ -2,8 +2,11 @@
 
 The master reads the same Settings class as the app; the app itself is built in each worker
 after fork by ``app.main:create_server_app()`` (no preload: LightGBM + OpenMP + fork can hang).
+Run by ``python -m app.serve`` (gunicorn with a master that drains on SIGTERM, app/master.py);
+plain ``gunicorn`` reads it too, and then SIGTERM stops at once.
 """
 
+import logging
 import os
 from pathlib import Path
 
@@ -24,7 +27,8 @@ preload_app = False
 # For async workers `timeout` is a heartbeat: a worker whose event loop is blocked this long
 # is killed and replaced.
 timeout = 30
-# After SIGTERM: how long workers may finish what they serve before they are killed.
+# After SIGTERM and the drain window: how long workers may finish what they serve before they
+# are killed. app.worker.Worker gives uvicorn its share of it (the rest is the shutdown's work).
 graceful_timeout = _settings.server.graceful_timeout_seconds
 keepalive = 5
 accesslog = None
@@ -48,11 +52,20 @@ def _multiprocess_dir() -> Path:
 
 
 def on_starting(server: object) -> None:
+    from app.master import DrainingArbiter
     from app.telemetry.multiprocess import reset_dir
 
     configure_logging(_settings.log.level, _settings.log.format)
     install_process_hooks(_settings.log.format)
     reset_dir(_multiprocess_dir())
+    # After the reset, before any worker: the drain flag lives in the emptied directory.
+    if isinstance(server, DrainingArbiter):
+        server.drain_on_term(_settings.server.drain_seconds, _multiprocess_dir())
+    else:
+        logging.getLogger("glassbox").warning(
+            "started by plain gunicorn, not `python -m app.serve`: SIGTERM closes the "
+            "listeners at once, with no drain window"
+        )
 
 
 def post_fork(server: object, worker: object) -> None:

@@ -22,6 +22,7 @@ from fastapi.concurrency import run_in_threadpool
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from app.api.body_limit import BodyLimit
+from app.api.connection_close import CloseConnectionsWhileDraining
 from app.api.deps import ServiceState
 from app.api.errors import failure_label_pairs, install_error_handlers
 from app.api.routes import (
@@ -31,6 +32,8 @@ from app.api.routes import (
     add_prediction_routes,
 )
 from app.api.schemas import build_schemas
+from app.api.worker_pid_header import WorkerPidHeader
+from app.drain_flag import DrainFlag
 from app.drift.binning import Binner
 from app.drift.monitor import DriftMonitor
 from app.drift.recorder import DriftRecorder
@@ -58,6 +61,9 @@ logger = logging.getLogger("glassbox")
 
 
 IN_FLIGHT_PUBLISH_SECONDS = 1.0
+# How often a worker copies the drain flag to glassbox_draining (readiness and Connection: close
+# read the flag itself, per request).
+DRAIN_GAUGE_SECONDS = 0.1
 
 
 async def every(seconds: float, action: Callable[[], None]) -> None:
@@ -99,6 +105,19 @@ async def _load_model(state: ServiceState) -> Predictor | None:
     return predictor
 
 
+def _drain_gauge(state: ServiceState) -> Callable[[], None]:
+    seen = False
+
+    def publish() -> None:
+        nonlocal seen
+        if state.drain.is_set and not seen:
+            seen = True
+            state.metrics.set_draining(True)
+            logger.info("pod draining: /readyz answers 503, responses close their connections")
+
+    return publish
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: ServiceState = app.state.service
@@ -127,7 +146,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if state.drift_monitor is not None:
         state.drift_monitor.start()
     periodic = [
-        asyncio.create_task(every(IN_FLIGHT_PUBLISH_SECONDS, state.metrics.publish_in_flight))
+        asyncio.create_task(every(IN_FLIGHT_PUBLISH_SECONDS, state.metrics.publish_in_flight)),
+        asyncio.create_task(every(DRAIN_GAUGE_SECONDS, _drain_gauge(state))),
     ]
     request_log = state.request_log
     if request_log is not None and request_log.flush_seconds > 0:
@@ -240,6 +260,7 @@ def create_app(
         settings=settings, card=card, metrics=metrics, tracer_ref=tracer_ref,
         span_exporter=span_exporter,
         drift_monitor=drift.monitor if settings.drift.enabled else None,
+        drain=DrainFlag.open(multiprocess_dir()),
     )  # fmt: skip
     # Static routes: a response sent before routing (a declared body too large) is counted
     # under its path when that is one of them.
@@ -274,4 +295,7 @@ def create_app(
         tracer_ref=tracer_ref,
         request_log=request_log,
     )
+    app.add_middleware(CloseConnectionsWhileDraining, drain=state.drain)
+    if settings.server.worker_pid_header:
+        app.add_middleware(WorkerPidHeader)
     return app

@@ -24,6 +24,11 @@ DEFAULT_LATENCY_BUCKETS_SECONDS = (
 )  # fmt: skip
 
 
+# Of a worker's graceful timeout, what stays reserved after the bounded shutdown steps: the
+# request log's last flush and the process's exit.
+SHUTDOWN_MARGIN_SECONDS = 0.5
+
+
 def _cores() -> int:
     return len(os.sched_getaffinity(0))
 
@@ -51,9 +56,14 @@ class ServerSettings(_Group):
         default_factory=_cores,
         validation_alias=_named("WEB_CONCURRENCY", "GLASSBOX_WEB_CONCURRENCY", "web_concurrency"),
     )
-    # After SIGTERM, how long gunicorn lets its workers finish before killing them (gunicorn
-    # takes whole seconds).
+    # After SIGTERM (and the drain window), how long gunicorn lets its workers finish before
+    # killing them (gunicorn takes whole seconds).
     graceful_timeout_seconds: PositiveInt = 20
+    # After SIGTERM, how long the pod keeps serving (readiness failing, listener open) before the
+    # graceful stop: covers Kubernetes' endpoint propagation (README: Shutdown and rollouts).
+    drain_seconds: float = Field(5.0, ge=0, le=300)
+    # Every response names the worker that served it (x-worker-pid): for tests and debugging.
+    worker_pid_header: bool = False
     # Once the worker has loaded everything, its objects leave the garbage collector's scans
     # (gc.freeze): no full-collection pauses over start-up's ~120k long-lived objects.
     gc_freeze: bool = True
@@ -153,6 +163,27 @@ class Settings(_Group):
     drift: DriftSettings = Field(default_factory=DriftSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+
+    @model_validator(mode="after")
+    def _shutdown_fits(self) -> Settings:
+        if self.server.graceful_timeout_seconds <= self.shutdown_work_seconds:
+            raise ValueError(
+                f"GLASSBOX_GRACEFUL_TIMEOUT_SECONDS ({self.server.graceful_timeout_seconds}) must "
+                f"exceed the shutdown's own work ({self.shutdown_work_seconds:g} s: "
+                "GLASSBOX_DRIFT_STOP_TIMEOUT_SECONDS + GLASSBOX_TRACES_FLUSH_TIMEOUT_SECONDS + "
+                f"{SHUTDOWN_MARGIN_SECONDS:g} s), or in-flight requests get no time at all"
+            )
+        return self
+
+    @property
+    def shutdown_work_seconds(self) -> float:
+        """The most a worker's shutdown takes once its connections are done: the drift loop's
+        stop, the span flush (both bounded) and a margin for the log flush and the exit."""
+        return (
+            self.drift.stop_timeout_seconds
+            + self.tracing.flush_timeout_seconds
+            + SHUTDOWN_MARGIN_SECONDS
+        )
 
     @field_validator("latency_buckets_seconds")
     @classmethod

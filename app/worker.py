@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import signal
+from types import FrameType
 from typing import Any, ClassVar
 
 from uvicorn_worker import UvicornWorker
+
+from app.settings import Settings
 
 
 class Worker(UvicornWorker):  # type: ignore[misc]
@@ -16,3 +20,31 @@ class Worker(UvicornWorker):  # type: ignore[misc]
         "access_log": False,
         "lifespan": "on",
     }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # uvicorn-worker maps keepalive, timeout, max_requests, forwarded_allow_ips, ssl and
+        # backlog, not graceful_timeout: uvicorn would wait for open connections for ever, and
+        # gunicorn would kill the worker before its lifespan shutdown (drift loop stop, span
+        # flush, log flush) ran. uvicorn gets what the shutdown's own work leaves of gunicorn's
+        # graceful timeout, then cancels what is still running.
+        self.config.timeout_graceful_shutdown = connections_timeout_seconds(
+            self.cfg.graceful_timeout, Settings()
+        )
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """SIGQUIT: gunicorn's quick stop, which the master sends its workers on SIGINT or
+        SIGQUIT. uvicorn-worker routes it here, to gunicorn's ``handle_exit``, which only clears
+        a flag uvicorn never reads: the worker kept serving until the master's graceful timeout
+        ran out and it was killed, its shutdown unrun. Now uvicorn stops at once, waits for no
+        open connection, and still runs the lifespan shutdown (bounded: flushes, drift stop)."""
+        super().handle_exit(sig, frame)
+        if sig == signal.SIGQUIT:
+            self.config.timeout_graceful_shutdown = 0
+            # uvicorn's own handler (it takes SIGTERM and SIGINT alike): stop serving.
+            signal.raise_signal(signal.SIGTERM)
+
+
+def connections_timeout_seconds(graceful_timeout_seconds: float, settings: Settings) -> float:
+    """How long uvicorn waits for open connections at shutdown (0: cancel them at once)."""
+    return max(0.0, graceful_timeout_seconds - settings.shutdown_work_seconds)

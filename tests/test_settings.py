@@ -74,6 +74,26 @@ def test_conventional_server_variables_and_prefixed_ones(monkeypatch: pytest.Mon
 
 
 @pytest.mark.parametrize(
+    ("graceful", "stop", "flush", "refused"),
+    [("4", "1", "2", False), ("3", "1", "2", True),
+     ("1", "0", "0", False), ("1", "0.5", "0", True)],
+)  # fmt: skip
+def test_a_graceful_timeout_the_shutdown_work_fills_refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch, graceful: str, stop: str, flush: str, refused: bool
+) -> None:
+    """The graceful timeout holds the drift stop, the span flush and 0.5 s, with time to spare
+    for open connections: 4 s > 1 + 2 + 0.5, 3 s is not; 1 s > 0.5 with both bounds at zero."""
+    monkeypatch.setenv("GLASSBOX_GRACEFUL_TIMEOUT_SECONDS", graceful)
+    monkeypatch.setenv("GLASSBOX_DRIFT_STOP_TIMEOUT_SECONDS", stop)
+    monkeypatch.setenv("GLASSBOX_TRACES_FLUSH_TIMEOUT_SECONDS", flush)
+    if refused:
+        with pytest.raises(ValidationError, match="GLASSBOX_GRACEFUL_TIMEOUT_SECONDS"):
+            Settings()
+    else:
+        assert Settings().server.graceful_timeout_seconds == int(graceful)
+
+
+@pytest.mark.parametrize(
     ("name", "value"),
     [("PORT", "0"), ("PORT", "http"), ("WEB_CONCURRENCY", "0"), ("GLASSBOX_MAX_BATCH_ROWS", "-1"),
      ("GLASSBOX_LOG_LEVEL", "LOUD")],
@@ -199,14 +219,16 @@ def other_value(default: object) -> str:
     return f"{default}-other"
 
 
-def test_gunicorn_takes_its_process_settings_from_the_settings(tmp_path: Path) -> None:
-    """What gunicorn itself resolves from gunicorn.conf.py (its --print-config)."""
+@pytest.mark.parametrize("entry", ["app.serve", "gunicorn"])
+def test_gunicorn_takes_its_process_settings_from_the_settings(tmp_path: Path, entry: str) -> None:
+    """What gunicorn itself resolves from gunicorn.conf.py (its --print-config), started as
+    the server is (``python -m app.serve``, gunicorn's command line) and by plain gunicorn."""
     env = {
         "PATH": "/usr/bin:/bin", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
         "GLASSBOX_GRACEFUL_TIMEOUT_SECONDS": "7", "WEB_CONCURRENCY": "3", "PORT": "9123",
     }  # fmt: skip
     done = subprocess.run(
-        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--print-config"],
+        [sys.executable, "-m", entry, "--config", "gunicorn.conf.py", "--print-config"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     config = dict(

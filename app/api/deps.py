@@ -6,13 +6,14 @@ The prediction handlers take the state by closure instead: resolving one more de
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from app.api.errors import ModelNotReadyError
+from app.drain_flag import DrainFlag
 from app.drift.monitor import DriftMonitor
 from app.model.card import ModelCard
 from app.model.predictor import Predictor
@@ -35,6 +36,8 @@ class ServiceState:
     request_log: RequestLog | None = None
     predictor: Predictor | None = None
     load_error: str | None = None
+    # Set by the master on SIGTERM (shared by every worker); never set without a master.
+    drain: DrainFlag = field(default_factory=DrainFlag)
 
     def ready_predictor(self) -> Predictor:
         """The loaded predictor; a 503 (through the error table) until there is one."""

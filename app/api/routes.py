@@ -191,7 +191,10 @@ def add_operations_routes(
         "/readyz", tags=tags, responses={503: {"description": "Not ready; `reason` says why."}}
     )
     async def readyz(state: StateDep) -> JSONResponse:
-        """Readiness: 200 only when the model is loaded and verified."""
+        """Readiness: 200 only when the model is loaded and verified, and the pod is not
+        draining before shutdown."""
+        if state.drain.is_set:
+            return JSONResponse({"status": "not_ready", "reason": "draining"}, status_code=503)
         if state.predictor is None:
             reason = state.load_error or "model is loading"
             return JSONResponse({"status": "not_ready", "reason": reason}, status_code=503)

@@ -103,11 +103,11 @@ class Metrics:
             "glassbox_model_ready", "1 when every live worker has the model loaded.",
             ["model_version"], registry=r, multiprocess_mode="livemin",
         )  # fmt: skip
-        # --- declared now, driven by later features (drain, overload) --------------------------
         self.draining = Gauge(
             "glassbox_draining", "1 while the pod drains before shutdown.",
             registry=r, multiprocess_mode="livemax",
         )  # fmt: skip
+        # --- declared now, driven by a later feature (overload) -------------------------------
         self.shed = Counter(
             "glassbox_requests_shed", "Requests refused because the in-flight limit was hit.",
             ["route"], registry=r,
@@ -172,6 +172,9 @@ class Metrics:
 
     def spans_were_dropped(self, reason: str, count: int) -> None:
         self.spans_dropped.labels(reason).inc(count)
+
+    def set_draining(self, draining: bool) -> None:
+        self.draining.set(1 if draining else 0)
 
     def set_model_ready(self, ready: bool) -> None:
         self.model_ready.labels(self.model.version).set(1 if ready else 0)

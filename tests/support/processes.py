@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import socket
@@ -11,7 +13,9 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx2
 
@@ -68,6 +72,11 @@ def kill_group(pgid: int, timeout_s: float = 10.0) -> None:
             time.sleep(0.05)
 
 
+def log_time(line: Mapping[str, Any]) -> float:
+    """A log line's ``ts`` (UTC ISO 8601) as Unix seconds."""
+    return datetime.fromisoformat(str(line["ts"])).timestamp()
+
+
 @dataclass
 class Server:
     """A running gunicorn master and its workers."""
@@ -91,6 +100,31 @@ class Server:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def log_events(self) -> list[dict[str, Any]]:
+        """The log's JSON lines (GLASSBOX_LOG_FORMAT=json, or the default when not a tty)."""
+        events = []
+        for line in self.log().splitlines():
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                continue  # a line cut short by a kill, or not ours
+        return events
+
+    def wait_for_event(self, event: str, timeout_s: float = 30.0) -> dict[str, Any]:
+        """The first log line whose ``event`` is ``event``, waiting for it to be written."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for line in self.log_events():
+                if line.get("event") == event:
+                    return line
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no {event!r} line after {timeout_s}s:\n{self.log()}")
+            time.sleep(0.02)
+
+    def drain_started_at(self, timeout_s: float = 30.0) -> float:
+        """When the master says the drain started (its ``drain started`` line), Unix seconds."""
+        return log_time(self.wait_for_event("drain started", timeout_s))
+
     def wait_ready(self, timeout_s: float = 60.0, workers: int | None = None) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -106,6 +140,10 @@ class Server:
         raise TimeoutError(f"gunicorn not ready after {timeout_s}s:\n{self.log()}")
 
 
+# The server's command line, as `make run` and a container start it (app/serve.py).
+SERVE = (sys.executable, "-m", "app.serve", "--config", "gunicorn.conf.py")
+
+
 @contextmanager
 def gunicorn(
     tmp_path: Path,
@@ -113,9 +151,14 @@ def gunicorn(
     env: Mapping[str, str] | None = None,
     extra_args: tuple[str, ...] = (),
     wait: bool = True,
+    port: int | None = None,
 ) -> Iterator[Server]:
-    """Start `gunicorn -c gunicorn.conf.py` on a free port in its own process group."""
-    port = free_port()
+    """Start `python -m app.serve -c gunicorn.conf.py` (gunicorn, with the draining master) on
+    a free port in its own process group.
+
+    No drain window unless ``env`` sets ``GLASSBOX_DRAIN_SECONDS``: a test that stops the
+    server with SIGTERM waits for what it tests, not for the production default's window."""
+    port = port or free_port()
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir(parents=True, exist_ok=True)
     full_env = {
@@ -124,13 +167,13 @@ def gunicorn(
         "HOST": "127.0.0.1",
         "WEB_CONCURRENCY": str(workers),
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        "GLASSBOX_DRAIN_SECONDS": "0",
         **(env or {}),
     }
     log_path = tmp_path / f"gunicorn-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "--no-control-socket",
-             *extra_args],
+            [*SERVE, "--no-control-socket", *extra_args],
             cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
@@ -141,5 +184,16 @@ def gunicorn(
             server.wait_ready(workers=workers)
         yield server
     finally:
+        stop_fast(process)
         kill_group(process.pid)
         process.wait(timeout=10)
+
+
+def stop_fast(process: subprocess.Popen[bytes], timeout_s: float = 15.0) -> None:
+    """SIGQUIT to a master still running: gunicorn's fast stop, skipping any drain window (a
+    SIGTERM to the whole group would have the master drain while its workers exit)."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGQUIT)
+    with contextlib.suppress(subprocess.TimeoutExpired):  # kill_group takes over
+        process.wait(timeout=timeout_s)
