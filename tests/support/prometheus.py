@@ -22,8 +22,10 @@ class Prometheus:
     url: str
     log_path: Path
 
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        response = httpx2.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=5.0)
+    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        """An instant query, now or ``at`` (Unix seconds)."""
+        params = {"query": expr} if at is None else {"query": expr, "time": repr(at)}
+        response = httpx2.get(f"{self.url}/api/v1/query", params=params, timeout=5.0)
         response.raise_for_status()
         result: list[dict[str, Any]] = response.json()["data"]["result"]
         return result
@@ -46,10 +48,14 @@ class Prometheus:
 
 @contextmanager
 def prometheus(
-    tmp_path: Path, target: str, interval_s: float = 1.0, rule_files: Sequence[Path] = ()
+    tmp_path: Path,
+    target: str | Sequence[str],
+    interval_s: float = 1.0,
+    rule_files: Sequence[Path] = (),
 ) -> Iterator[Prometheus]:
-    """Scrapes ``target`` as the service's job (monitoring/prometheus.yml's) every interval and
-    evaluates ``rule_files`` as often."""
+    """Scrapes ``target`` (one or several: the pods of one deployment) as the service's job
+    (monitoring/prometheus.yml's) every interval and evaluates ``rule_files`` as often."""
+    targets = [target] if isinstance(target, str) else list(target)
     binary = require_tool("prometheus", "prometheus")
     port = free_port()
     config = tmp_path / "prometheus.yml"
@@ -60,7 +66,7 @@ def prometheus(
         f"  evaluation_interval: {interval}\n"
         f"rule_files: [{rules}]\n"
         f"scrape_configs:\n  - job_name: {service.job()}\n    static_configs:\n"
-        f"      - targets: ['{target}']\n"
+        f"      - targets: {targets!r}\n"
     )
     log_path = tmp_path / "prometheus.log"
     with log_path.open("wb") as log:
