@@ -20,7 +20,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 
-.PHONY: help run dev test test-unit test-integration lint format train describe bench bench-drain clean system-deps inventory traffic rules
+.PHONY: help run dev test test-unit test-integration lint format train describe bench bench-drain clean system-deps inventory stack traffic rules
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -87,6 +87,9 @@ lint: $(VENV)/.synced ## ruff (format check + lint) and mypy
 format: $(VENV)/.synced ## apply ruff's formatting and fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+stack: $(VENV)/.synced system-deps ## the service, Prometheus and Alertmanager on free ports, until Ctrl-C
+	$(BIN)/python -m monitoring.stack $(STACK_ARGS)
 
 traffic: $(VENV)/.synced ## send generator traffic to a running service (TRAFFIC_ARGS="--shift older")
 	$(BIN)/python -m examples.churn.traffic --url http://127.0.0.1:$(PORT) $(TRAFFIC_ARGS)
