@@ -209,9 +209,10 @@ def _fleet_psi(window: str, label: str) -> Builder[models.Panel]:
     return ts(
         Look(
             f"PSI per feature, fleet, {label}",
-            f"Population stability index of each feature over the {label}, every picked pod's "
-            "counts added up (the fleet recording rules), against the reference profile; "
-            "dashed, the warning and drift thresholds.",
+            f"Population stability index of each feature over the {label} against the "
+            "reference profile, from the counts of all of a job's pods added up (the fleet "
+            "recording rules; several jobs picked: the worst); dashed, the drift statuses' "
+            "warning and drift thresholds.",
             "a feature above the warning line, worse above the drift line: its values no "
             "longer look like the training data's.",
         ),

@@ -15,11 +15,12 @@ from grafana.panels import DATASOURCE, DATASOURCE_VARIABLE
 # The provisioned data source's uid (grafana/provisioning/datasources/glassbox.yml): the default
 # of the datasource variable; by hand, pick any Prometheus data source.
 DATASOURCE_UID = "glassbox-prometheus"
+DATASOURCE_NAME = "Glassbox Prometheus"
 TAGS = ["glassbox"]
 
 
 def datasource_variable() -> dashboard.DatasourceVariable:
-    current = models.VariableOption(selected=True, text="Prometheus", value=DATASOURCE_UID)
+    current = models.VariableOption(selected=True, text=DATASOURCE_NAME, value=DATASOURCE_UID)
     return (
         dashboard.DatasourceVariable(DATASOURCE_VARIABLE)
         .label("Data source")

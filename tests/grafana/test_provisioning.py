@@ -42,6 +42,7 @@ def test_the_data_source_is_the_prometheus_the_dashboards_default_to() -> None:
     for board in dashboards().values():
         (variable,) = [v for v in variables(board) if v["name"] == "datasource"]
         assert variable["current"]["value"] == source["uid"], board["title"]
+        assert variable["current"]["text"] == source["name"], board["title"]
     scrape = load(MONITORING / "prometheus.yml")["global"]["scrape_interval"]
     assert source["jsonData"]["timeInterval"] == scrape
 
