@@ -6,8 +6,11 @@ Variable queries (``label_values(...)``) are Grafana's, not PromQL: checked apar
 from __future__ import annotations
 
 import re
+import subprocess
+from pathlib import Path
 
 import pytest
+import yaml
 
 from monitoring import promql
 from tests.support.dashboards import dashboards, expressions, variable_queries, variables
@@ -19,6 +22,7 @@ from tests.support.rules import (
     recorded,
     unknown,
 )
+from tests.support.tools import require_tool
 
 # What Grafana puts in for its own variables, as the issue fixes them for the check.
 MACROS = {"__rate_interval": "1m", "__interval": "1m", "__range": "1h"}
@@ -68,6 +72,24 @@ def test_every_expression_parses_with_the_variables_substituted_and_none_left() 
         sent = substitute(expr, names)
         assert "$" not in sent, f"{where}: a variable no dashboard defines: {sent}"
         promql.parse(sent)  # raises, naming the expression
+
+
+def test_prometheus_itself_accepts_every_expression(tmp_path: Path) -> None:
+    """The same expressions as recording rules that promtool (Prometheus's own parser and type
+    checks) loads: a second parser, not the one the checks above share with monitoring/."""
+    found = every_expression()
+    rules = [
+        {"record": f"grafana_check:expression:{i}", "expr": substitute(expr, names)}
+        for i, (_, expr, names) in enumerate(found)
+    ]
+    path = tmp_path / "dashboards.rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
+    binary = require_tool("promtool", "prometheus")
+    result = subprocess.run(
+        [binary, "check", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{len(found)} rules found" in result.stdout
 
 
 def test_every_selector_selects_a_real_series() -> None:
