@@ -18,7 +18,7 @@ FEATURE_LEGEND = "{{feature}} · {{model_version}}"
 # The fleet rules' PSI per (namespace, job, model_version, feature): monitoring/rules/.
 FLEET_PSI = "namespace_job_model_feature:glassbox_drift_psi:{window}"
 STATUSES = [
-    (-1, "insufficient data", "text"),
+    (-1, "insufficient data", "#808080"),
     (0, "ok", "green"),
     (1, "warning", "orange"),
     (2, "drift", "red"),
@@ -83,8 +83,8 @@ def drift() -> list[Builder[models.Panel]]:
                 "JS distance per feature, worst pod",
                 "Jensen-Shannon distance (base 2, 0 to 1) of each feature from the reference "
                 "over the picked drift window, from the pods' own reports: the worst pod.",
-                "a feature above the warning line, worse above the drift line; one pod alone "
-                "high means its traffic differs (a caller pinned to it).",
+                "a feature above the warning line, worse above the drift line; high here "
+                "while the fleet PSI stays low: one pod's traffic differs (a caller pinned to it).",
             ),
             [Query(js, FEATURE_LEGEND), *_threshold_lines("js_distance")],
             "short",
