@@ -3,8 +3,6 @@ temp dir, clustering off, stopped with its process group."""
 
 from __future__ import annotations
 
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,7 +12,7 @@ from typing import Any
 
 import httpx2
 
-from tests.support.processes import STARTED_GROUPS, free_port, kill_group
+from tests.support.processes import free_port, ready_process
 from tests.support.tools import require_tool
 
 
@@ -53,27 +51,9 @@ def alertmanager(tmp_path: Path, config: Path) -> Iterator[Alertmanager]:
     binary = require_tool("prometheus-alertmanager", "prometheus-alertmanager")
     port = free_port()
     log_path = tmp_path / "alertmanager.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [binary, f"--config.file={config}", f"--storage.path={tmp_path / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
-             "--log.level=warn"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    STARTED_GROUPS.add(process.pid)
-    server = Alertmanager(url=f"http://127.0.0.1:{port}", log_path=log_path)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx2.get(f"{server.url}/-/ready", timeout=1.0).status_code == 200:
-                    break
-            except httpx2.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"alertmanager did not start:\n{log_path.read_text()}")
-            time.sleep(0.1)
-        yield server
-    finally:
-        kill_group(process.pid)
-        process.wait(timeout=10)
+    url = f"http://127.0.0.1:{port}"
+    argv = [binary, f"--config.file={config}", f"--storage.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
+            "--log.level=warn"]  # fmt: skip
+    with ready_process("alertmanager", argv, log_path, f"{url}/-/ready"):
+        yield Alertmanager(url=url, log_path=log_path)

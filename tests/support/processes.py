@@ -197,3 +197,31 @@ def stop_fast(process: subprocess.Popen[bytes], timeout_s: float = 15.0) -> None
     process.send_signal(signal.SIGQUIT)
     with contextlib.suppress(subprocess.TimeoutExpired):  # kill_group takes over
         process.wait(timeout=timeout_s)
+
+
+@contextmanager
+def ready_process(
+    name: str, argv: list[str], log_path: Path, ready_url: str, timeout_s: float = 30.0
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start ``argv`` in a process group of its own, logging to ``log_path``; yield once
+    ``ready_url`` answers 200; stop the group on the way out."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    STARTED_GROUPS.add(process.pid)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                if httpx2.get(ready_url, timeout=1.0).status_code == 200:
+                    break
+            except httpx2.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not start:\n{log_path.read_text()}")
+            time.sleep(0.1)
+        yield process
+    finally:
+        kill_group(process.pid)
+        process.wait(timeout=10)

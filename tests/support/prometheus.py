@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -13,7 +12,7 @@ from typing import Any
 import httpx2
 
 from monitoring import service
-from tests.support.processes import STARTED_GROUPS, free_port, kill_group
+from tests.support.processes import free_port, ready_process
 from tests.support.tools import require_tool
 
 
@@ -69,26 +68,8 @@ def prometheus(
         f"      - targets: {targets!r}\n"
     )
     log_path = tmp_path / "prometheus.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    STARTED_GROUPS.add(process.pid)
-    server = Prometheus(url=f"http://127.0.0.1:{port}", log_path=log_path)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx2.get(f"{server.url}/-/ready", timeout=1.0).status_code == 200:
-                    break
-            except httpx2.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"prometheus did not start:\n{log_path.read_text()}")
-            time.sleep(0.1)
-        yield server
-    finally:
-        kill_group(process.pid)
-        process.wait(timeout=10)
+    argv = [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    with ready_process("prometheus", argv, log_path, f"{url}/-/ready"):
+        yield Prometheus(url=url, log_path=log_path)
