@@ -111,10 +111,11 @@ describe: $(VENV)/.synced ## write card + profile for your model: MODEL=model.tx
 train: $(VENV)/.synced ## retrain the bundled model: byte-identical artifacts in $(MODEL_DIR)
 	$(BIN)/python -m examples.churn.training --out $(MODEL_DIR)
 
-bench: system-deps | $(UV) ## benchmark the service against the bare reference and the raw model
+bench: system-deps | $(UV) ## benchmark the service against the bare reference and the raw model; the drain
 	$(UV) sync --frozen --python $(PYTHON) --group bench
 	@touch $(VENV)/.synced
 	$(BIN)/python -m tests.bench $(BENCH_ARGS)
+	$(BIN)/python -m tests.bench.drain $(BENCH_DRAIN_ARGS)
 
 bench-drain: $(VENV)/.synced ## measure how fast a SIGTERM's drain flag reaches every worker
 	$(BIN)/python -m tests.bench.drain $(BENCH_DRAIN_ARGS)
