@@ -98,6 +98,10 @@ rules: $(VENV)/.synced ## regenerate the drift and SLO rules, prometheus.yml, th
 	$(BIN)/python -m monitoring.drift_rules
 	$(BIN)/python -m monitoring.slo_rules
 
+.PHONY: dashboards
+dashboards: $(VENV)/.synced ## regenerate grafana/dashboards/*.json from the code in grafana/
+	$(BIN)/python -m grafana.generate
+
 inventory: $(VENV)/.synced ## regenerate monitoring/metrics-inventory.txt from a real server's /metrics
 	UPDATE_INVENTORY=1 $(BIN)/pytest -q tests/integration/test_metrics.py -k inventory
 

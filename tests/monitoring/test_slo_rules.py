@@ -15,6 +15,7 @@ from monitoring.sloth_rules import WINDOWS
 from monitoring.sloth_spec import render_window
 from tests.support.rules import (
     MONITORING,
+    PROMETHEUS_OWN,
     RULE_FILES,
     SLO_RULE_FILES,
     SLO_TEST_FILES,
@@ -23,21 +24,10 @@ from tests.support.rules import (
     groups,
     inventory,
     load,
+    recorded,
     rules,
+    unknown,
 )
-
-# Series Prometheus makes itself: listed here once.
-PROMETHEUS_OWN = {
-    "up",
-    "scrape_duration_seconds",
-    "scrape_samples_scraped",
-    "scrape_samples_post_metric_relabeling",
-    "scrape_series_added",
-    "ALERTS",
-    "ALERTS_FOR_STATE",
-}
-# Labels Prometheus gives every scraped series (the target's).
-TARGET_LABELS = {"job", "instance"}
 
 
 def spec_queries() -> list[str]:
@@ -67,10 +57,6 @@ def every_expression() -> list[str]:
     return [*rule_expressions(), *spec_queries(), *expression_test_expressions()]
 
 
-def recorded() -> set[str]:
-    return {rule["record"] for rule in rules(RULE_FILES) if "record" in rule}
-
-
 def test_every_expression_parses() -> None:
     expressions = every_expression()
     assert len(expressions) > 100
@@ -93,12 +79,8 @@ def test_every_selector_selects_a_real_series() -> None:
     selectors = [s for expr in every_expression() for s in promql.selectors(expr)]
     assert len(selectors) > 100
     for selector in selectors:
-        if selector.metric in exposed:
-            labels = {name for name, _, _ in selector.matchers}
-            unknown = labels - exposed[selector.metric] - TARGET_LABELS
-            assert not unknown, f"{selector.text}: {unknown} is no label of {selector.metric}"
-        else:
-            assert selector.metric in known, f"{selector.text}: no such series"
+        problem = unknown(selector, exposed, known)
+        assert problem is None, problem
 
 
 def test_the_inventory_check_sees_a_wrong_name_or_label() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import promql_parser
 import yaml
 
+from monitoring.promql import Selector
 from tests.support.processes import ROOT
 
 MONITORING = ROOT / "monitoring"
@@ -20,6 +21,21 @@ SLO_RULE_FILES = [
 TEST_FILES = sorted((MONITORING / "tests").glob("*.test.yml"))
 SLO_TEST_FILES = sorted((MONITORING / "tests").glob("slo*.test.yml"))
 INVENTORY = MONITORING / "metrics-inventory.txt"
+
+# Series Prometheus makes itself: listed here once.
+PROMETHEUS_OWN = {
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+    "ALERTS",
+    "ALERTS_FOR_STATE",
+}
+# Labels Prometheus gives every scraped series (the target's)...
+TARGET_LABELS = {"job", "instance"}
+# ...and those a Kubernetes scrape (ServiceMonitor, PodMonitor) adds.
+KUBERNETES_TARGET_LABELS = {"namespace", "pod"}
 
 
 def load(path: Path) -> Any:
@@ -55,3 +71,24 @@ def inventory() -> dict[str, set[str]]:
         else:
             names[family] = label_names
     return names
+
+
+def recorded() -> set[str]:
+    """Every recording rule's output, as monitoring/rules/ records it."""
+    return {rule["record"] for rule in rules(RULE_FILES) if "record" in rule}
+
+
+def unknown(
+    selector: Selector,
+    exposed: dict[str, set[str]],
+    known: set[str],
+    target_labels: set[str] = TARGET_LABELS,
+) -> str | None:
+    """Why ``selector`` selects no real series, or None: its metric must be a sample of the
+    inventory, matched only on that family's labels and ``target_labels``, or one of ``known``
+    (recording rules' outputs, Prometheus's own series)."""
+    if selector.metric in exposed:
+        labels = {name for name, _, _ in selector.matchers}
+        extra = labels - exposed[selector.metric] - target_labels
+        return f"{selector.text}: {extra} is no label of {selector.metric}" if extra else None
+    return None if selector.metric in known else f"{selector.text}: no such series"
