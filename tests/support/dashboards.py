@@ -4,10 +4,12 @@ them: the JSON on disk, not the generator's objects."""
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
+from grafana.expand import MACROS, substitute
 from tests.support.processes import ROOT
+
+__all__ = ["MACROS", "substitute"]
 
 GRAFANA = ROOT / "grafana"
 DASHBOARD_FILES = sorted((GRAFANA / "dashboards").glob("*.json"))
@@ -62,23 +64,3 @@ def variable_queries(board: Board) -> list[tuple[str, str]]:
             query = variable["query"]
             out.append((variable["name"], query if isinstance(query, str) else query["query"]))
     return out
-
-
-# What Grafana puts in for its own variables, as the issue fixes them for the check.
-MACROS = {"__rate_interval": "1m", "__interval": "1m", "__range": "1h"}
-_VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)\]\]")
-
-
-def substitute(text: str, names: set[str], dashboard_value: str | None = ".*") -> str:
-    """``text`` as Grafana sends it: its macros as MACROS, each variable of ``names`` as
-    ``dashboard_value`` (left as it is when None); anything else is left, ``$`` and all."""
-
-    def one(found: re.Match[str]) -> str:
-        name = next(group for group in found.groups() if group)
-        if name in MACROS:
-            return MACROS[name]
-        if name in names and dashboard_value is not None:
-            return dashboard_value
-        return found.group(0)
-
-    return _VARIABLE.sub(one, text)
