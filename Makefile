@@ -20,7 +20,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 
-.PHONY: help run dev test test-unit test-integration lint format train describe bench bench-drain clean system-deps inventory stack traffic rules
+.PHONY: help run dev test test-unit test-integration lint format train describe bench bench-drain clean system-deps inventory stack traffic rules dashboards-preview
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -93,6 +93,10 @@ stack: $(VENV)/.synced system-deps ## the service, Prometheus and Alertmanager o
 
 traffic: $(VENV)/.synced ## send generator traffic to a running service (TRAFFIC_ARGS="--shift older")
 	$(BIN)/python -m examples.churn.traffic --url http://127.0.0.1:$(PORT) $(TRAFFIC_ARGS)
+
+PROMETHEUS_URL ?= http://127.0.0.1:9090
+dashboards-preview: $(VENV)/.synced ## PNG previews of the dashboards from a running Prometheus (PROMETHEUS_URL=...)
+	$(BIN)/python -m grafana.preview --prometheus $(PROMETHEUS_URL) $(PREVIEW_ARGS)
 
 rules: $(VENV)/.synced ## regenerate the drift and SLO rules, prometheus.yml, the PrometheusRule
 	$(BIN)/python -m monitoring.drift_rules

@@ -4,6 +4,7 @@ pure Sloth spec) and ``monitoring/slo-extras.yaml`` (what Sloth's spec has no fi
 
     python -m monitoring.slo_rules          # rewrite the generated files
     python -m monitoring.slo_rules --check  # exit 1 if the committed files differ
+    python -m monitoring.slo_rules --test-variant DIR  # every rule file, times scaled for tests
 
 ``rules/slo.rules.yml`` is what ``sloth generate -i monitoring/slo.yaml`` writes (up to its
 ``sloth_version`` label and layout), so the real Sloth can replace this generator for that file.
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from monitoring import drift_rules, rules_yaml
+from monitoring import drift_rules, rules_yaml, time_scale
 from monitoring.no_data_rules import no_data_groups
 from monitoring.prometheus_config import prometheus_config, prometheus_rule
 from monitoring.service import SPEC
@@ -33,6 +34,8 @@ NO_DATA_RULES = HERE / "rules" / "slo-no-data.rules.yml"
 SERVICE_ALERTS = HERE / "rules" / "service-alerts.rules.yml"
 PROMETHEUS = HERE / "prometheus.yml"
 OPERATOR = HERE / "operator" / "prometheusrule.yaml"
+# prometheus.yml's rule files, after drift_rules.RULES.
+RULE_FILES = (SLO_RULES, NO_DATA_RULES, SERVICE_ALERTS)
 # The sloth_version label of sloth_slo_info: this generator, writing Sloth v0.16.0's rules.
 VERSION = "glassbox-sloth-v0.16.0"
 
@@ -48,7 +51,7 @@ def outputs(spec: Spec, extras: Extras) -> dict[Path, str]:
     no_data = no_data_groups(spec, extras)
     service_alerts = service_alert_groups(extras)
     drift: list[Group] = yaml.safe_load(drift_rules.rules_yaml())["groups"]
-    rule_files = [drift_rules.RULES, SLO_RULES, NO_DATA_RULES, SERVICE_ALERTS]
+    rule_files = [drift_rules.RULES, *RULE_FILES]
     generated = _GENERATED
     return {
         SLO_RULES: rules_yaml.dump(
@@ -81,10 +84,47 @@ def current() -> dict[Path, str]:
     return outputs(load_spec(SPEC), load_extras(EXTRAS))
 
 
+def rule_files() -> dict[Path, str]:
+    """Every rule file Prometheus loads (prometheus.yml's ``rule_files``) and its text."""
+    texts = {drift_rules.RULES: drift_rules.rules_yaml(), **current()}
+    return {path: texts[path] for path in (drift_rules.RULES, *RULE_FILES)}
+
+
+def test_variant(directory: Path) -> list[Path]:
+    """Write the test variant of every rule file into ``directory`` (same file names): every
+    window, offset and ``for`` scaled by monitoring.time_scale, names and labels unchanged.
+    Returns the files written, in prometheus.yml's order."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    factor = time_scale.FACTOR
+    for path, text in rule_files().items():
+        groups = time_scale.scale_groups(yaml.safe_load(text)["groups"])
+        out = directory / path.name
+        out.write_text(rules_yaml.dump(
+            {"groups": groups},
+            f"Test variant of monitoring/rules/{path.name}, written by `python -m "
+            f"monitoring.slo_rules --test-variant`:\nevery window, offset and `for` times "
+            f"{factor} (at least {time_scale.format_duration(time_scale.FLOOR)}); "
+            "names, labels and annotations unchanged.",
+        ))  # fmt: skip
+        written.append(out)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="SLO rules, prometheus.yml, PrometheusRule")
     parser.add_argument("--check", action="store_true", help="fail if the files are stale")
+    parser.add_argument(
+        "--test-variant",
+        type=Path,
+        metavar="DIR",
+        help="write the time-scaled test variant of every rule file into DIR",
+    )
     args = parser.parse_args(argv)
+    if args.test_variant is not None:
+        for path in test_variant(args.test_variant):
+            print(f"wrote {path}")
+        return 0
     wanted = current()
     if args.check:
         stale = [str(p) for p, text in wanted.items() if not p.exists() or p.read_text() != text]

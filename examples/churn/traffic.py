@@ -1,8 +1,11 @@
 """Sends realistic traffic from the generator to a running service, at a chosen rate, optionally
 from a shifted population, so drift can be watched appearing on /drift, /metrics and the
 dashboards. Bounded: it stops after --duration seconds or --count requests, whichever is first.
+With --invalid, that share of the requests carries a value the schema refuses (a 422: an
+unknown category or an age below its bound, in turn), so the rejection metrics move too.
 
     python -m examples.churn.traffic --rate 50 --duration 120 --shift older
+    python -m examples.churn.traffic --invalid 0.1
     make traffic TRAFFIC_ARGS="--shift support_surge --batch 20"
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import random
 import sys
 import time
 from collections import Counter
@@ -21,6 +25,8 @@ from urllib.parse import urlsplit
 from examples.churn.generator import SHIFTS, generate
 
 CHUNK = 2000
+# What an invalid request gets instead of a valid value, in turn: both are 422s.
+SPOILERS: tuple[tuple[str, Any], ...] = (("signup_month", "Juneuary"), ("age", 17))
 
 
 def records(shift: str, seed: int) -> Iterator[dict[str, Any]]:
@@ -31,19 +37,37 @@ def records(shift: str, seed: int) -> Iterator[dict[str, Any]]:
         seed += 1
 
 
+def spoil(rows: list[dict[str, Any]], turn: int) -> list[dict[str, Any]]:
+    """The rows with the first one's value replaced by one the schema refuses."""
+    field, value = SPOILERS[turn % len(SPOILERS)]
+    return [{**rows[0], field: value}, *rows[1:]]
+
+
 def run(
-    url: str, rate: float, duration_s: float, count: int | None, shift: str, batch: int, seed: int
+    url: str,
+    rate: float,
+    duration_s: float,
+    count: int | None,
+    shift: str,
+    batch: int,
+    seed: int,
+    invalid: float = 0.0,
 ) -> Counter[str]:
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80,
                                             timeout=10)  # fmt: skip
     path = "/predict/batch" if batch > 1 else "/predict"
     stream = records(shift, seed)
+    chance = random.Random(seed)
+    spoiled = 0
     outcomes: Counter[str] = Counter()
     started = time.monotonic()
     sent = 0
     while time.monotonic() - started < duration_s and (count is None or sent < count):
         rows = [next(stream) for _ in range(batch)]
+        if invalid and chance.random() < invalid:
+            rows = spoil(rows, spoiled)
+            spoiled += 1
         body = json.dumps({"rows": rows} if batch > 1 else rows[0])
         try:
             connection.request("POST", path, body, {"content-type": "application/json"})
@@ -71,12 +95,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shift", choices=sorted(SHIFTS), default="reference")
     parser.add_argument("--batch", type=int, default=1, help="rows per request (batch if > 1)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--invalid",
+        type=float,
+        default=0.0,
+        help="share of requests sent with a value the schema refuses (422)",
+    )
     args = parser.parse_args(argv)
-    if args.rate <= 0 or args.batch < 1:
-        parser.error("--rate must be positive and --batch at least 1")
+    if args.rate <= 0 or args.batch < 1 or not 0 <= args.invalid <= 1:
+        parser.error("--rate must be positive, --batch at least 1, --invalid in [0, 1]")
     started = time.monotonic()
     outcomes = run(args.url, args.rate, args.duration, args.count, args.shift, args.batch,
-                   args.seed)  # fmt: skip
+                   args.seed, args.invalid)  # fmt: skip
     elapsed = time.monotonic() - started
     total = sum(outcomes.values())
     print(json.dumps({
@@ -84,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         "rate": round(total / elapsed, 1) if elapsed else None, "shift": args.shift,
         "outcomes": dict(outcomes),
     }))  # fmt: skip
-    return 0 if set(outcomes) <= {"200"} else 1
+    expected = {"200", "422"} if args.invalid else {"200"}
+    return 0 if set(outcomes) <= expected else 1
 
 
 if __name__ == "__main__":

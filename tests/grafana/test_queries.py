@@ -13,7 +13,13 @@ import pytest
 import yaml
 
 from monitoring import promql
-from tests.support.dashboards import dashboards, expressions, variable_queries, variables
+from tests.support.dashboards import (
+    dashboards,
+    expressions,
+    substitute,
+    variable_queries,
+    variables,
+)
 from tests.support.rules import (
     KUBERNETES_TARGET_LABELS,
     PROMETHEUS_OWN,
@@ -24,25 +30,7 @@ from tests.support.rules import (
 )
 from tests.support.tools import require_tool
 
-# What Grafana puts in for its own variables, as the issue fixes them for the check.
-MACROS = {"__rate_interval": "1m", "__interval": "1m", "__range": "1h"}
 SCRAPE_LABELS = TARGET_LABELS | KUBERNETES_TARGET_LABELS
-_VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)\]\]")
-
-
-def substitute(text: str, names: set[str], dashboard_value: str | None = ".*") -> str:
-    """``text`` as Grafana sends it: its macros as MACROS, each variable of ``names`` as
-    ``dashboard_value`` (left as it is when None); anything else is left, ``$`` and all."""
-
-    def one(found: re.Match[str]) -> str:
-        name = next(group for group in found.groups() if group)
-        if name in MACROS:
-            return MACROS[name]
-        if name in names and dashboard_value is not None:
-            return dashboard_value
-        return found.group(0)
-
-    return _VARIABLE.sub(one, text)
 
 
 def every_expression() -> list[tuple[str, str, set[str]]]:

@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from grafana.expand import MACROS, substitute
 from tests.support.processes import ROOT
+
+__all__ = ["MACROS", "substitute"]
 
 GRAFANA = ROOT / "grafana"
 DASHBOARD_FILES = sorted((GRAFANA / "dashboards").glob("*.json"))

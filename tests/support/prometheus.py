@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,6 +30,22 @@ class Prometheus:
         result: list[dict[str, Any]] = response.json()["data"]["result"]
         return result
 
+    def evaluate(self, expr: str) -> dict[str, Any]:
+        """An instant query now, held to Prometheus' ``"status": "success"``: its ``data``."""
+        response = httpx2.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10.0)
+        body: dict[str, Any] = response.json()
+        assert response.status_code == 200, (expr, body)
+        assert body["status"] == "success", (expr, body)
+        data: dict[str, Any] = body["data"]
+        return data
+
+    def rules(self) -> list[dict[str, Any]]:
+        """Every rule Prometheus loaded, with its group's name under ``group``."""
+        response = httpx2.get(f"{self.url}/api/v1/rules", timeout=10.0)
+        response.raise_for_status()
+        groups = response.json()["data"]["groups"]
+        return [{**rule, "group": g["name"]} for g in groups for rule in g["rules"]]
+
     def scalar(self, expr: str) -> float | None:
         result = self.query(expr)
         return float(result[0]["value"][1]) if result else None
@@ -43,6 +60,15 @@ class Prometheus:
                 return last
             time.sleep(0.25)
         return last
+
+
+def finite_values(data: dict[str, Any]) -> list[float]:
+    """The finite values of an instant query's ``data`` (a vector's samples, or a scalar)."""
+    if data["resultType"] == "scalar":
+        values = [float(data["result"][1])]
+    else:
+        values = [float(series["value"][1]) for series in data["result"]]
+    return [v for v in values if math.isfinite(v)]
 
 
 @contextmanager
