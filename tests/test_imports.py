@@ -10,6 +10,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from tests.support.processes import ROOT
 
 PROBE = textwrap.dedent(
@@ -98,10 +100,35 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def test_the_prediction_core_imports_nothing_of_the_service() -> None:
-    """app/model/ is the pure core: no HTTP, no telemetry, no drift, no demo code."""
+    """app/model/ is the pure core: no HTTP, no telemetry, no drift, no demo code, no settings."""
     for path in sorted((ROOT / "app" / "model").glob("*.py")):
         ours = {m for m in imported_modules(path) if m.split(".")[0] in ("app", "examples")}
         assert {m for m in ours if not m.startswith("app.model")} == set(), path.name
+
+
+# The direction of imports inside app/: a package may not import those listed for it.
+FORBIDDEN = {
+    "model": ("app.drift", "app.api", "app.telemetry", "examples"),
+    "drift": ("app.api", "app.telemetry", "examples"),
+    "telemetry": ("app.api", "examples"),
+}
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_imports_go_one_way(package: str) -> None:
+    """app/model/ is the pure core (no HTTP, no telemetry, no drift); drift knows nothing of
+    HTTP or telemetry; telemetry nothing of the API."""
+    paths = sorted((ROOT / "app" / package).rglob("*.py"))
+    assert paths
+    for path in paths:
+        wrong = {m for m in imported_modules(path) if m.startswith(FORBIDDEN[package])}
+        assert wrong == set(), f"{path.relative_to(ROOT)} imports {sorted(wrong)}"
+
+
+def test_the_import_rule_sees_a_forbidden_import(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("from app.api.errors import ERROR_TABLE\nimport app.telemetry.metrics\n")
+    assert imported_modules(module) == {"app.api.errors", "app.telemetry.metrics"}
 
 
 def test_the_serving_package_imports_no_demo_code() -> None:
