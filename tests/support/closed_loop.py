@@ -20,6 +20,8 @@ class LoadResult:
     statuses: Counter[int] = field(default_factory=Counter)
     retry_after: Counter[str] = field(default_factory=Counter)  # of the 503s
     errors: int = 0  # connections that failed (reset, closed early)
+    # seconds from sending a request to reading its whole answer, per status
+    latencies_s: dict[int, list[float]] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -43,6 +45,7 @@ async def _connection(
         return
     try:
         while time.monotonic() < until:
+            sent = time.perf_counter()
             writer.write(request)
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout_s)
             lines = head.decode("latin-1").split("\r\n")
@@ -53,6 +56,7 @@ async def _connection(
             )
             await asyncio.wait_for(reader.readexactly(int(headers["content-length"])), timeout_s)
             result.statuses[status] += 1
+            result.latencies_s.setdefault(status, []).append(time.perf_counter() - sent)
             if status == 503:
                 result.retry_after[headers.get("retry-after", "")] += 1
     except (OSError, asyncio.IncompleteReadError, TimeoutError):
