@@ -20,7 +20,8 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 
-.PHONY: help run dev test test-unit test-integration lint format train describe bench bench-drain clean system-deps inventory stack traffic rules dashboards-preview
+.PHONY: help run dev test test-unit test-integration lint format train describe bench bench-drain \
+  bench-overload clean system-deps inventory stack traffic rules dashboards dashboards-preview
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -123,6 +124,9 @@ bench: system-deps | $(UV) ## benchmark the service against the bare reference a
 
 bench-drain: $(VENV)/.synced ## measure how fast a SIGTERM's drain flag reaches every worker
 	$(BIN)/python -m tests.bench.drain $(BENCH_DRAIN_ARGS)
+
+bench-overload: $(VENV)/.synced system-deps ## the knee, admitted p99 and goodput with and without shedding
+	$(BIN)/python -m tests.bench.overload
 
 clean: ## remove the environments and run-time files
 	rm -rf $(VENV) $(TOOLS) .run .pytest_cache .mypy_cache .ruff_cache

@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from opentelemetry.sdk.trace.export import SpanExporter
 
+from app.api.admission import Admission
 from app.api.body_limit import BodyLimit
 from app.api.connection_close import CloseConnectionsWhileDraining
 from app.api.deps import ServiceState
@@ -40,6 +41,7 @@ from app.drift.recorder import DriftRecorder
 from app.drift.reference import load_profile
 from app.drift.report import DriftAnalysis
 from app.drift.store import open_counts
+from app.loop_lag import LoopLag
 from app.model.card import CARD_FILE, PROFILE_FILE, ModelCard
 from app.model.errors import ModelError
 from app.model.predictor import Predictor, threads_per_call
@@ -61,6 +63,8 @@ logger = logging.getLogger("glassbox")
 
 
 IN_FLIGHT_PUBLISH_SECONDS = 1.0
+# How often a worker writes the largest loop lag it measured since the last write to its gauge.
+LOOP_LAG_PUBLISH_SECONDS = 1.0
 # How often a worker copies the drain flag to glassbox_draining (readiness and Connection: close
 # read the flag itself, per request).
 DRAIN_GAUGE_SECONDS = 0.1
@@ -145,7 +149,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.metrics.set_model_ready(True)
     if state.drift_monitor is not None:
         state.drift_monitor.start()
+    lag = state.loop_lag
     periodic = [
+        asyncio.create_task(lag.run()),
+        asyncio.create_task(
+            every(LOOP_LAG_PUBLISH_SECONDS, lambda: state.metrics.publish_loop_lag(lag.take_peak()))
+        ),
         asyncio.create_task(every(IN_FLIGHT_PUBLISH_SECONDS, state.metrics.publish_in_flight)),
         asyncio.create_task(every(DRAIN_GAUGE_SECONDS, _drain_gauge(state))),
     ]
@@ -261,6 +270,7 @@ def create_app(
         span_exporter=span_exporter,
         drift_monitor=drift.monitor if settings.drift.enabled else None,
         drain=DrainFlag.open(multiprocess_dir()),
+        loop_lag=LoopLag(settings.overload.lag_probe_interval_seconds),
     )  # fmt: skip
     # Static routes: a response sent before routing (a declared body too large) is counted
     # under its path when that is one of them.
@@ -281,6 +291,18 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         on_rejected=metrics.count_validation_failures,
         routes=route_labels,
+    )
+    # Inside telemetry: a shed request is timed, counted and logged like any other.
+    overload = settings.overload
+    metrics.set_shed_threshold(overload.shed_lag_seconds)
+    app.add_middleware(
+        Admission,
+        lag=state.loop_lag,
+        threshold_s=overload.shed_lag_seconds,
+        retry_after_s=overload.shed_retry_after_seconds,
+        deadline_s=overload.request_deadline_seconds,
+        routes=PREDICTION_ROUTES,
+        on_shed=metrics.count_shed,
     )
     request_log = None
     if settings.log.request_lines:

@@ -139,6 +139,25 @@ class LogSettings(_Group):
     flush_seconds: float = Field(0.1, ge=0, le=10)
 
 
+class OverloadSettings(_Group):
+    """Admission control, deadlines and batch chunking (README: Overload)."""
+
+    # Event-loop lag beyond which /predict and /predict/batch are answered with a fast 503: the
+    # measured knee of a 2-core pod (README: Overload; tests/bench/overload.py).
+    shed_lag_seconds: float = Field(0.025, gt=0, le=10)
+    # How often the lag probe wakes: each wake is one measurement of the loop's queueing delay.
+    lag_probe_interval_seconds: float = Field(0.01, gt=0, le=1)
+    # The Retry-After of a shed 503, whole seconds.
+    shed_retry_after_seconds: PositiveInt = 1
+    # From when the app sees a prediction request: past it, its work stops with a 504.
+    request_deadline_seconds: float = Field(5.0, gt=0, le=300)
+    # A batch is predicted in chunks of at most this many rows; the deadline and the client's
+    # connection are checked between chunks.
+    batch_chunk_rows: PositiveInt = Field(100, le=10_000)
+    # Tests only: a pause before each chunk of a batch predicted on a thread, to make it slow.
+    test_chunk_delay_seconds: float = Field(0.0, ge=0, le=10)
+
+
 class Settings(_Group):
     """Service settings. Names are ``GLASSBOX_<FIELD>`` except the three conventional
     server variables ``HOST``, ``PORT`` and ``WEB_CONCURRENCY`` and the pod's own."""
@@ -163,6 +182,7 @@ class Settings(_Group):
     drift: DriftSettings = Field(default_factory=DriftSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    overload: OverloadSettings = Field(default_factory=OverloadSettings)
 
     @model_validator(mode="after")
     def _shutdown_fits(self) -> Settings:

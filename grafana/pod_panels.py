@@ -11,40 +11,45 @@ from grafana.queries import SERVICE, by, increase, rate, select
 
 
 def saturation() -> list[Builder[models.Panel]]:
-    limit = (
-        f"{select('glassbox_http_in_flight_limit', SERVICE)} * on (namespace, job, instance) "
-        f"{select('glassbox_workers', SERVICE)} > 0"
-    )
     return [
         ts(
             Look(
-                "Active requests",
-                "Requests being served now per pod, over all its workers (each worker's "
-                "count sampled every second); dashed, the pod's in-flight limit once one is "
-                "set (glassbox_http_in_flight_limit per worker x workers; none today).",
-                "a pod far above the others, or a pod at its limit (it sheds: next panel).",
+                "Event-loop lag",
+                "Per pod, the largest event-loop lag a worker measured over the last second "
+                "(the worst worker): how long a request arriving then waited before the app "
+                "saw it. Dashed, the threshold beyond which workers shed prediction requests "
+                "(glassbox_shed_threshold_seconds).",
+                "a pod at or above its threshold (it sheds: next panel), or one far above the "
+                "others.",
                 width=8,
             ),
             [
                 Query(
                     by(
                         ["namespace", "instance"],
-                        "sum",
-                        select("http_server_active_requests", SERVICE),
+                        "max",
+                        select("glassbox_event_loop_lag_seconds", SERVICE),
                     ),
                     "{{instance}}",
                 ),
-                Query(limit, "limit {{instance}}"),
+                Query(
+                    by(
+                        ["namespace", "instance"],
+                        "max",
+                        select("glassbox_shed_threshold_seconds", SERVICE),
+                    ),
+                    "threshold {{instance}}",
+                ),
             ],
-            "short",
+            "s",
             minimum=0,
-            overrides=[Override("limit .*", dashed("red"))],
+            overrides=[Override("threshold .*", dashed("red"))],
         ),
         ts(
             Look(
                 "Shed requests",
-                "Requests refused per second because the in-flight limit was hit, by route "
-                "(zero until load shedding is switched on).",
+                "Prediction requests refused per second with a 503 (overloaded, Retry-After) "
+                "because a worker's event-loop lag was above its threshold, by route.",
                 "anything above zero: callers get 503s; add pods or workers.",
                 width=8,
             ),

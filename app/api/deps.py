@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from app.api.errors import ModelNotReadyError
 from app.drain_flag import DrainFlag
 from app.drift.monitor import DriftMonitor
+from app.loop_lag import LoopLag
 from app.model.card import ModelCard
 from app.model.predictor import Predictor
 from app.settings import Settings
@@ -38,6 +39,8 @@ class ServiceState:
     load_error: str | None = None
     # Set by the master on SIGTERM (shared by every worker); never set without a master.
     drain: DrainFlag = field(default_factory=DrainFlag)
+    # Measured by a task the lifespan starts; admission reads it on every prediction request.
+    loop_lag: LoopLag = field(default_factory=lambda: LoopLag(0.01))
 
     def ready_predictor(self) -> Predictor:
         """The loaded predictor; a 503 (through the error table) until there is one."""

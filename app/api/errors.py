@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -81,10 +82,40 @@ class ModelNotReadyError(Exception):
     """The model is not loaded (yet, or it failed to load)."""
 
 
+class OverloadedError(Exception):
+    """The worker's event loop lags beyond the shed threshold: the request is refused unread."""
+
+
+class DeadlineExceededError(Exception):
+    """The request's work passed its deadline and was stopped."""
+
+
+class ClientDisconnectedError(Exception):
+    """The client closed its connection before the answer; the work was stopped."""
+
+
+# The nginx convention for a request its client abandoned: recorded, never seen by the client.
+CLIENT_CLOSED_REQUEST = 499
+
 # error class -> (status, code, message)
 ERROR_TABLE: dict[type[Exception], tuple[int, str, str]] = {
     ModelNotReadyError: (503, "model_not_ready", "The model is not loaded; see /readyz."),
     ModelError: (503, "model_unavailable", "The model cannot be used; see /readyz."),
+    OverloadedError: (
+        503,
+        "overloaded",
+        "The server is overloaded; retry after Retry-After seconds.",
+    ),
+    DeadlineExceededError: (
+        504,
+        "deadline_exceeded",
+        "The request did not finish within its deadline.",
+    ),
+    ClientDisconnectedError: (
+        CLIENT_CLOSED_REQUEST,
+        "client_closed_request",
+        "The client closed the connection.",
+    ),
 }
 
 _HTTP_CODES = {
@@ -112,6 +143,11 @@ def error_details(errors: Sequence[Any]) -> list[dict[str, Any]]:
         }
         for e in errors
     ]
+
+
+def error_body(code: str, message: str, detail: list[dict[str, Any]] | None = None) -> bytes:
+    """The one error body, as bytes (for pure ASGI layers that send it themselves)."""
+    return orjson.dumps({"error": code, "message": message, "detail": detail or []})
 
 
 def error_response(

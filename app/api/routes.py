@@ -4,6 +4,7 @@ the domain metrics of what it did."""
 # No ``from __future__ import annotations``: the request models are built per model card at
 # app creation, and FastAPI must see the real classes in the handler signatures.
 
+import asyncio
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -16,8 +17,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from prometheus_client.registry import Collector
 
+from app.api.admission import deadline_of
 from app.api.deps import ServiceState, StateDep
+from app.api.errors import ClientDisconnectedError, DeadlineExceededError
 from app.api.schemas import ErrorOut, Schemas
+from app.api.work_budget import WorkBudget
 from app.drift.recorder import DriftRecorder
 from app.model.predictor import Predictions, Predictor
 from app.telemetry.exposition import render
@@ -36,7 +40,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         413: "The body is larger than the configured limit.",
         415: "The body is not application/json.",
         422: "The body does not match the schema; `loc` names each offending field.",
-        503: "The model is not loaded.",
+        503: "The model is not loaded, or the server is overloaded (`Retry-After` says when "
+        "to retry).",
+        504: "The request did not finish within its deadline.",
     }.items()
 }
 
@@ -71,6 +77,8 @@ def add_prediction_routes(
     metrics = state.metrics
     tracer_ref = state.tracer_ref
     threadpool_min_rows = state.settings.threadpool_min_rows
+    overload = state.settings.overload
+    chunk_rows, chunk_delay_s = overload.batch_chunk_rows, overload.test_chunk_delay_seconds
     # Typed Any: mypy cannot follow models generated from the card.
     Row: Any = schemas.row
     Batch: Any = schemas.batch
@@ -78,15 +86,25 @@ def add_prediction_routes(
     output = state.card.output
     probability_field, decision_field = output.probability_field, output.decision_field
 
-    async def predict_rows(predictor: Predictor, rows: list[dict[str, Any]]) -> Predictions:
+    async def predict_rows(
+        predictor: Predictor, rows: list[dict[str, Any]], budget: WorkBudget | None
+    ) -> Predictions:
         # One row costs ~60 µs inline and ~260 µs through a thread hop, so small requests stay
         # on the event loop; large batches go to a thread so they never block it.
+        if budget is None:
+            return predictor.predict(rows)
         if len(rows) >= threadpool_min_rows:
-            return await run_in_threadpool(predictor.predict, rows)
-        return predictor.predict(rows)
+            return await run_in_threadpool(
+                predictor.predict_in_chunks, rows, chunk_rows, budget.before_chunk
+            )
+        return predictor.predict_in_chunks(rows, chunk_rows, budget.before_chunk)
 
     async def run(
-        predictor: Predictor, route: str, rows: list[dict[str, Any]], record: RequestRecord | None
+        predictor: Predictor,
+        route: str,
+        rows: list[dict[str, Any]],
+        record: RequestRecord | None,
+        budget: WorkBudget | None = None,
     ) -> Predictions:
         started = time.perf_counter()
         if record is not None and record.sampled_span is not None:
@@ -98,11 +116,11 @@ def add_prediction_routes(
             # Not made current: nothing inside starts spans or logs, and attaching costs.
             span = tracer.start_span("predict", attributes=attributes)
             try:
-                predictions = await predict_rows(predictor, rows)
+                predictions = await predict_rows(predictor, rows, budget)
             finally:
                 span.end()
         else:
-            predictions = await predict_rows(predictor, rows)
+            predictions = await predict_rows(predictor, rows, budget)
         metrics.observe_predictions(
             route, predictions.probabilities, predictions.positives, time.perf_counter() - started
         )
@@ -117,8 +135,11 @@ def add_prediction_routes(
         description=f"The model's {probability_field} for one {state.card.record_name}. Absent "
         "or null optional features are missing.",
     )  # fmt: skip
-    async def predict(row: Row) -> Response:
+    async def predict(row: Row, request: Request) -> Response:
         predictor = state.ready_predictor()
+        if time.monotonic() > deadline_of(request.scope):
+            # It waited past its deadline before the app could read it: its client has given up.
+            raise DeadlineExceededError
         record = current_request()
         predictions = await run(predictor, PREDICT_ROUTE, [row.__dict__], record)
         row_id = prediction_id(prediction_id_prefix(), 0)
@@ -140,12 +161,22 @@ def add_prediction_routes(
         description=f"The model's {probability_field} for many rows, in input order. One bad "
         "row rejects all.",
     )  # fmt: skip
-    async def predict_batch(batch: Batch) -> Response:
+    async def predict_batch(batch: Batch, request: Request) -> Response:
         predictor = state.ready_predictor()
         record = current_request()
         rows = [row.__dict__ for row in batch.rows]
         metrics.observe_batch_size(len(rows))
-        predictions = await run(predictor, BATCH_ROUTE, rows, record)
+        budget = WorkBudget(deadline_of(request.scope), chunk_delay_s)
+        watcher = asyncio.create_task(budget.watch(request.receive))
+        try:
+            predictions = await run(predictor, BATCH_ROUTE, rows, record, budget)
+        except (DeadlineExceededError, ClientDisconnectedError):
+            if record is not None:
+                # The canonical line says how far the work got before it stopped.
+                record.annotate(rows=len(rows), rows_predicted=budget.rows_done)
+            raise
+        finally:
+            watcher.cancel()
         prefix = prediction_id_prefix()
         version = predictor.version
         outputs = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,6 +136,26 @@ class Predictor:
     def predict(self, rows: Sequence[Mapping[str, Any]]) -> Predictions:
         matrix = self.encode(rows)
         return self.decide(self.predict_matrix(matrix), matrix)
+
+    def predict_in_chunks(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        chunk_rows: int,
+        before_chunk: Callable[[int], None],
+    ) -> Predictions:
+        """As :meth:`predict`, a chunk of at most ``chunk_rows`` rows at a time.
+        ``before_chunk(rows_done)`` runs before each chunk; whatever it raises stops the work
+        there and propagates (the caller decides what stopping means)."""
+        if len(rows) <= chunk_rows:
+            before_chunk(0)
+            return self.predict(rows)
+        matrices, probabilities = [], []
+        for start in range(0, len(rows), chunk_rows):
+            before_chunk(start)
+            matrix = self.encode(rows[start : start + chunk_rows])
+            matrices.append(matrix)
+            probabilities.append(self.predict_matrix(matrix))
+        return self.decide(np.concatenate(probabilities), np.concatenate(matrices))
 
     def feature_importance_gain(self) -> dict[str, float]:
         gains = self._booster.feature_importance(importance_type="gain")

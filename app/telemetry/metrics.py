@@ -107,13 +107,21 @@ class Metrics:
             "glassbox_draining", "1 while the pod drains before shutdown.",
             registry=r, multiprocess_mode="livemax",
         )  # fmt: skip
-        # --- declared now, driven by a later feature (overload) -------------------------------
+        # --- overload: admission control on the event loop's lag -------------------------------
         self.shed = Counter(
-            "glassbox_requests_shed", "Requests refused because the in-flight limit was hit.",
+            "glassbox_requests_shed",
+            "Prediction requests refused with a 503 because the worker's event-loop lag was "
+            "above glassbox_shed_threshold_seconds.",
             ["route"], registry=r,
         )  # fmt: skip
-        self.in_flight_limit = Gauge(
-            "glassbox_http_in_flight_limit", "Per-worker in-flight request limit (0: none).",
+        self.shed_threshold = Gauge(
+            "glassbox_shed_threshold_seconds",
+            "Event-loop lag beyond which a worker sheds prediction requests.",
+            registry=r, multiprocess_mode="livemax",
+        )  # fmt: skip
+        self.loop_lag = Gauge(
+            "glassbox_event_loop_lag_seconds",
+            "Largest event-loop lag a worker measured over the last second (the worst worker).",
             registry=r, multiprocess_mode="livemax",
         )  # fmt: skip
         # --- tracing: every sampled span is exported or dropped with a reason ------------------
@@ -148,7 +156,8 @@ class Metrics:
         for reason in SPAN_DROP_REASONS:
             self.spans_dropped.labels(reason)
         self.draining.set(0)
-        self.in_flight_limit.set(0)
+        self.loop_lag.set(0)
+        self._shed = {route: value_adder(self.shed.labels(route)) for route in routes}
         # Hot-path writers: a labels() lookup costs more than the update itself, and the
         # public inc()/observe() wrap each value write in checks (see HistogramWriter).
         self._request_writers: dict[tuple[str, str, int], HistogramWriter] = {}
@@ -178,6 +187,15 @@ class Metrics:
 
     def set_model_ready(self, ready: bool) -> None:
         self.model_ready.labels(self.model.version).set(1 if ready else 0)
+
+    def set_shed_threshold(self, seconds: float) -> None:
+        self.shed_threshold.set(seconds)
+
+    def count_shed(self, route: str) -> None:
+        self._shed[route](1)
+
+    def publish_loop_lag(self, seconds: float) -> None:
+        self.loop_lag.set(seconds)
 
     def request_started(self) -> None:
         self.requests_in_flight += 1

@@ -133,7 +133,8 @@ def test_series_exist_at_zero_before_any_traffic(client: TestClient) -> None:
     names = {name for name, _ in samples(text)}
     for name in (
         "glassbox_predictions_total", "glassbox_validation_failures_total",
-        "glassbox_requests_shed_total", "glassbox_draining", "glassbox_http_in_flight_limit",
+        "glassbox_requests_shed_total", "glassbox_draining", "glassbox_shed_threshold_seconds",
+        "glassbox_event_loop_lag_seconds",
         "glassbox_model_ready", "glassbox_model_info", "glassbox_worker_starts_total",
         "glassbox_model_trained_timestamp_seconds", "glassbox_workers",
         "glassbox_process_resident_memory_bytes", "glassbox_metrics_multiprocess_files",
@@ -144,6 +145,9 @@ def test_series_exist_at_zero_before_any_traffic(client: TestClient) -> None:
     assert value(text, "glassbox_model_ready") == 1
     assert value(text, "glassbox_worker_starts_total") == 1
     assert value(text, "glassbox_validation_failures_total", field="_extra") == 0
+    assert value(text, "glassbox_requests_shed_total", route="/predict") == 0
+    # The shipped threshold, in the signal's unit (README: Overload).
+    assert value(text, "glassbox_shed_threshold_seconds") == 0.025
 
 
 def test_model_series_carry_the_model_version(client: TestClient) -> None:
