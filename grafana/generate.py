@@ -17,6 +17,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import dashboard as models
 
 from grafana import model_health, service_overview
+from monitoring.generated import write_or_check
 
 DASHBOARDS = Path(__file__).resolve().parent / "dashboards"
 BUILDERS: dict[str, Callable[[], models.Dashboard]] = {
@@ -45,17 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Glassbox's Grafana dashboards")
     parser.add_argument("--check", action="store_true", help="fail if a dashboard is stale")
     args = parser.parse_args(argv)
-    wanted = current()
-    if args.check:
-        stale = [str(p) for p, text in wanted.items() if not p.exists() or p.read_text() != text]
-        if stale:
-            print(f"stale: {', '.join(stale)}; run `make dashboards`")
-            return 1
-        return 0
-    for path, text in wanted.items():
-        path.write_text(text)
-        print(f"wrote {path}")
-    return 0
+    return write_or_check(current(), args.check, "make dashboards")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import numpy as np
 
 from app.drift.stats import EPSILON, psi
 from monitoring import service
+from monitoring.generated import write_or_check
 
 # The deployment's identity is kept: one model version's staging and production traffic never
 # mix, and every record (so every drift alert) carries the job that inhibitions match on.
@@ -177,16 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="fail if the files are stale")
     args = parser.parse_args(argv)
     wanted = {RULES: rules_yaml(), TEST: test_yaml()}
-    if args.check:
-        stale = [str(p) for p, text in wanted.items() if not p.exists() or p.read_text() != text]
-        if stale:
-            print(f"stale: {', '.join(stale)}; run `python -m monitoring.drift_rules`")
-            return 1
-        return 0
-    for path, text in wanted.items():
-        path.write_text(text)
-        print(f"wrote {path}")
-    return 0
+    return write_or_check(wanted, args.check, "python -m monitoring.drift_rules")
 
 
 if __name__ == "__main__":

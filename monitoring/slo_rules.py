@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from monitoring import drift_rules, rules_yaml, time_scale
+from monitoring.generated import write_or_check
 from monitoring.no_data_rules import no_data_groups
 from monitoring.prometheus_config import prometheus_config, prometheus_rule
 from monitoring.service import SPEC
@@ -125,18 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         for path in test_variant(args.test_variant):
             print(f"wrote {path}")
         return 0
-    wanted = current()
-    if args.check:
-        stale = [str(p) for p, text in wanted.items() if not p.exists() or p.read_text() != text]
-        if stale:
-            print(f"stale: {', '.join(stale)}; run `python -m monitoring.slo_rules`")
-            return 1
-        return 0
-    for path, text in wanted.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        print(f"wrote {path}")
-    return 0
+    return write_or_check(current(), args.check, "python -m monitoring.slo_rules")
 
 
 if __name__ == "__main__":
