@@ -119,14 +119,14 @@ train: $(VENV)/.synced ## retrain the bundled model: byte-identical artifacts in
 bench: system-deps | $(UV) ## benchmark the service against the bare reference and the raw model; the drain
 	$(UV) sync --frozen --python $(PYTHON) --group bench
 	@touch $(VENV)/.synced
-	$(BIN)/python -m tests.bench $(BENCH_ARGS)
-	$(BIN)/python -m tests.bench.drain $(BENCH_DRAIN_ARGS)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+	$(BIN)/python -m bench.drain $(BENCH_DRAIN_ARGS)
 
 bench-drain: $(VENV)/.synced ## measure how fast a SIGTERM's drain flag reaches every worker
-	$(BIN)/python -m tests.bench.drain $(BENCH_DRAIN_ARGS)
+	$(BIN)/python -m bench.drain $(BENCH_DRAIN_ARGS)
 
 bench-overload: $(VENV)/.synced system-deps ## the knee, admitted p99 and goodput with and without shedding
-	$(BIN)/python -m tests.bench.overload
+	$(BIN)/python -m bench.overload
 
 clean: ## remove the environments and run-time files
 	rm -rf $(VENV) $(TOOLS) .run .pytest_cache .mypy_cache .ruff_cache

@@ -143,7 +143,7 @@ class OverloadSettings(_Group):
     """Admission control, deadlines and batch chunking (README: Overload)."""
 
     # Event-loop lag beyond which /predict and /predict/batch are answered with a fast 503: the
-    # measured knee of a 2-core pod (README: Overload; tests/bench/overload.py).
+    # measured knee of a 2-core pod (README: Overload; bench/overload.py).
     shed_lag_seconds: float = Field(0.025, gt=0, le=10)
     # How often the lag probe wakes: each wake is one measurement of the loop's queueing delay.
     lag_probe_interval_seconds: float = Field(0.01, gt=0, le=1)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from tests.bench.configs import Config
+from bench.configs import Config
 from tests.support.processes import free_port, group_members, proc_stat
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,9 +18,9 @@ import lightgbm
 import numpy as np
 
 from app.model.predictor import Predictor
+from bench.server import CLK_TCK, core_ticks
+from bench.workload import SEED
 from examples.churn.generator import generate
-from tests.bench.server import CLK_TCK, core_ticks
-from tests.bench.workload import SEED
 
 BATCH_SIZES = (1, 16, 128, 1024)
 T = TypeVar("T")

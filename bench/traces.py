@@ -12,8 +12,8 @@ from typing import Any
 
 from app.api.routes import PREDICTION_ROUTES
 from app.telemetry.metrics import SPAN_DROP_REASONS
-from tests.bench.otlp_sink import Sink
-from tests.bench.server import Server, ServerError
+from bench.otlp_sink import Sink
+from bench.server import Server, ServerError
 from tests.support.metrics import value
 
 # The batch processor exports what is pending at most one OTEL_BSP_SCHEDULE_DELAY (the SDK's

@@ -40,6 +40,6 @@ def _install(path: str) -> None:
     gc.callbacks.append(probe)
 
 
-def post_fork(server: object, worker: object) -> None:  # type: ignore[no-redef]
+def post_fork(server: object, worker: object) -> None:
     _service_post_fork(server, worker)
     _install(os.environ["BENCH_GC_LOG"])

@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tests.bench.configs import ENDPOINTS, Config
-from tests.bench.server import CLK_TCK, Server, ServerError, core_ticks
-from tests.bench.wrk import WrkError, WrkResult, command, parse
+from bench.configs import ENDPOINTS, Config
+from bench.server import CLK_TCK, Server, ServerError, core_ticks
+from bench.wrk import WrkError, WrkResult, command, parse
 
 END_MARGIN_S = 0.5
 # At least this long: dozens of request cycles of any single-row configuration, and wrk (whole

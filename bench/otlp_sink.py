@@ -1,6 +1,6 @@
 """The OTLP/HTTP receiver the exporting configurations send their spans to, in its own process.
 
-The harness runs ``python -m tests.bench.otlp_sink`` pinned to the load core: decoding spans
+The harness runs ``python -m bench.otlp_sink`` pinned to the load core: decoding spans
 costs CPU a real collector spends on another machine, so it must not share the servers' core
 (nor the harness's GIL). The receiver is ``tests/support/otlp.py``'s, which decodes the real
 protobuf the exporter sends. The process prints its URL on its first line, then answers every
@@ -21,7 +21,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from tests.bench.server import BIN, CONFIG_ATTRIBUTE, ROOT, ServerError
+from bench.server import BIN, CONFIG_ATTRIBUTE, ROOT, ServerError
 from tests.support.otlp import Receiver, otlp_receiver
 
 DRAIN_INTERVAL_S = 0.5
@@ -106,7 +106,7 @@ class Sink:
 def start(cpus: str) -> Sink:
     """Start the receiver process pinned to ``cpus``; returns once it listens."""
     process = subprocess.Popen(
-        ["taskset", "-c", cpus, str(BIN / "python"), "-m", "tests.bench.otlp_sink"],
+        ["taskset", "-c", cpus, str(BIN / "python"), "-m", "bench.otlp_sink"],
         cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         start_new_session=True,
     )  # fmt: skip

@@ -13,9 +13,9 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from tests.bench.configs import SINGLE
-from tests.bench.report import Row
-from tests.bench.runner import Cell, Run
+from bench.configs import SINGLE
+from bench.report import Row
+from bench.runner import Cell, Run
 
 CELL = Cell(SINGLE.name, 16)
 

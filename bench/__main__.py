@@ -1,4 +1,4 @@
-"""`python -m tests.bench`: the command line. Checks the tools, measures the raw model and the
+"""`python -m bench`: the command line. Checks the tools, measures the raw model and the
 drift recorder in-process, starts every server (and the OTLP receiver), verifies its answers,
 runs the plan, accounts for exported spans, measures a 3-worker /metrics scrape and the
 collector's pauses with and without gc.freeze(), prints the tables and writes JSON and PNG.
@@ -22,7 +22,7 @@ from types import FrameType
 from typing import Any
 
 from app.model.predictor import Predictor
-from tests.bench import (
+from bench import (
     breakdown,
     drift_cost,
     environment,
@@ -37,8 +37,8 @@ from tests.bench import (
     workload,
     wrk,
 )
-from tests.bench import configs as configs_module
-from tests.bench.configs import ENDPOINTS, GC_CONFIGS, Config
+from bench import configs as configs_module
+from bench.configs import ENDPOINTS, GC_CONFIGS, Config
 
 MODEL_DIR = server.ROOT / "models" / "churn"
 OUT_DIR = server.ROOT / ".run" / "bench"
@@ -46,9 +46,9 @@ OUT_DIR = server.ROOT / ".run" / "bench"
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="python -m tests.bench",
+        prog="python -m bench",
         description="Benchmark the service against the fixed bare reference and the raw model.",
-        epilog="See tests/bench/README.md for the method and how to add a configuration.",
+        epilog="See bench/README.md for the method and how to add a configuration.",
     )
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     p.add_argument(

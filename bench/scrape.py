@@ -18,10 +18,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.bench import server, wrk
-from tests.bench.configs import SINGLE, service
-from tests.bench.server import CLK_TCK, ServerError
-from tests.bench.workload import Workload
+from bench import server, wrk
+from bench.configs import SINGLE, service
+from bench.server import CLK_TCK, ServerError
+from bench.workload import Workload
 from tests.support.metrics import series_count
 
 WORKERS = 3

@@ -61,7 +61,7 @@ class Config:
         return self.connections is None or connections in self.connections
 
 
-GC_PROBE_CONFIG = "tests/bench/gc_probe.py"
+GC_PROBE_CONFIG = "bench/gc_probe.py"
 
 
 # These rows price serving every request (each cell requires every answer to be a 200), but at 64
@@ -107,16 +107,16 @@ def service(
 
 # gunicorn's defaults (not ./gunicorn.conf.py) and uvicorn-worker's own worker class.
 BARE_GUNICORN_ARGS: tuple[str, ...] = (
-    "--config", "tests/bench/gunicorn_defaults.py", "-k", "uvicorn_worker.UvicornWorker",
+    "--config", "bench/gunicorn_defaults.py", "-k", "uvicorn_worker.UvicornWorker",
 )  # fmt: skip
 
 
 def _bare(name: str, factory: str, endpoint: Endpoint) -> Config:
     return Config(
         name=name,
-        description=f"fixed bare reference ({endpoint.path}): tests/bench/bare_app.py",
+        description=f"fixed bare reference ({endpoint.path}): bench/bare_app.py",
         gunicorn_args=BARE_GUNICORN_ARGS,
-        app=f"tests.bench.bare_app:{factory}()",
+        app=f"bench.bare_app:{factory}()",
         # FastAPI's own route: the bare app has exactly one route of its own.
         ready_path="/openapi.json",
         endpoints=(endpoint.name,),

@@ -1,4 +1,4 @@
-"""`python -m tests.bench.drain` (`make bench-drain`): how fast a SIGTERM's drain reaches every
+"""`python -m bench.drain` (`make bench-drain`): how fast a SIGTERM's drain reaches every
 worker, and what the drain flag costs a request.
 
 1. The per-request read: the flag as the workers read it (a byte of a shared memory map)

@@ -23,9 +23,9 @@ from app.drift.reference import load_profile
 from app.drift.store import MemoryCounts, SharedCounts
 from app.model.card import PROFILE_FILE
 from app.model.predictor import Predictor
+from bench.raw_model import latency, on_core, per_call_us
+from bench.workload import SEED
 from examples.churn.generator import generate
-from tests.bench.raw_model import latency, on_core, per_call_us
-from tests.bench.workload import SEED
 
 BATCH_ROWS = 1000
 

@@ -1,7 +1,7 @@
-"""`python -m tests.bench.overload` (`make bench-overload`): the knee, and what shedding buys.
+"""`python -m bench.overload` (`make bench-overload`): the knee, and what shedding buys.
 
 One worker (real gunicorn, ``python -m app.serve``), single-row ``/predict``, wrk pinned to the
-last core (tests/bench's driver and Lua script):
+last core (bench's driver and Lua script):
 
 1. Shedding off (a 10 s threshold): wrk at 1, 2, 4, ... connections; the knee is the first
    count whose p99 exceeds twice the 1-connection p99.
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from app.settings import OverloadSettings
-from tests.bench.wrk import command, parse, write_script
+from bench.wrk import command, parse, write_script
 from tests.support.closed_loop import run_load
 from tests.support.processes import ROOT, Server, gunicorn
 

@@ -27,10 +27,10 @@ from typing import Any
 from unittest import mock
 
 from app.settings import Settings
-from tests.bench.configs import GC_CONFIGS, GC_FREEZE, OFF, ONE_CELL
-from tests.bench.report import NOISE_WARN
-from tests.bench.runner import Run
-from tests.bench.server import GC_LOG
+from bench.configs import GC_CONFIGS, GC_FREEZE, OFF, ONE_CELL
+from bench.report import NOISE_WARN
+from bench.runner import Run
+from bench.server import GC_LOG
 
 ROUNDS = 6
 WINDOW_S = 10.0

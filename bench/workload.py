@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.model.predictor import Predictor
+from bench.configs import BATCH, ENDPOINTS, SINGLE
 from examples.churn.generator import generate
-from tests.bench.configs import BATCH, ENDPOINTS, SINGLE
 
 SEED = 4  # issue 4
 SINGLE_BODIES = 128

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.bench.server import ROOT
+from bench.server import ROOT
 
 _PACKAGES = (
     "fastapi", "starlette", "pydantic", "pydantic-core", "uvicorn", "uvicorn-worker", "uvloop",

@@ -10,14 +10,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.bench.configs import (
+from bench.configs import (
     BARE_EXPECTED_CPU_US,
     BARE_EXPECTED_RPS_16,
     SINGLE,
     Config,
     reference_for,
 )
-from tests.bench.runner import Run
+from bench.runner import Run
 
 # Thresholds that turn a figure into a warning printed under the table.
 NOISE_WARN = 0.10  # other processes + steal on the server core, share of the window
