@@ -31,7 +31,7 @@ import numpy as np
 from fastapi import FastAPI
 from pydantic import BaseModel, create_model
 
-MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "churn"
+MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "churn"
 NAN = float("nan")
 _TYPES: dict[str, type] = {"integer": int, "number": float, "boolean": bool, "category": str}
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 MIN_MS = 1.0
-_SERVICE = runpy.run_path(str(Path(__file__).resolve().parents[2] / "gunicorn.conf.py"))
+_SERVICE = runpy.run_path(str(Path(__file__).resolve().parents[1] / "gunicorn.conf.py"))
 globals().update({k: v for k, v in _SERVICE.items() if not k.startswith("__")})
 _service_post_fork = _SERVICE["post_fork"]
 

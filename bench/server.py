@@ -22,7 +22,7 @@ from urllib.parse import quote
 from bench.configs import Config
 from tests.support.processes import free_port, group_members, proc_stat
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # Inherited variables that would silently change what a server does: only a Config sets these.
