@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from app.api.schemas import build_schemas
 from examples.churn.generator import generate
 from tests.api.conftest import make_client
-from tests.support.bad_requests import BAD_REQUESTS, JSON, BadRequest
+from tests.support.bad_requests import BAD_REQUESTS, JSON, BadRequest, check_bad_request
 from tests.support.raw_model import RawModel
 
 PREDICTION_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -168,17 +168,6 @@ def test_batch_at_the_limit_is_served(client: TestClient) -> None:
     )
     assert response.status_code == 200
     assert len(response.json()["predictions"]) == 50
-
-
-def check_bad_request(status: int, body: dict, case: BadRequest) -> None:  # type: ignore[type-arg]
-    assert status == case.status, body
-    assert body.keys() == {"error", "message", "detail"}
-    assert body["error"] == case.error
-    locs = {tuple(d["loc"]) for d in body["detail"]}
-    for loc in case.locs:
-        assert loc in locs, (loc, locs)
-    for detail in body["detail"]:
-        assert detail.keys() == {"loc", "msg", "type"}, "input must never be echoed"
 
 
 @pytest.mark.parametrize("case", BAD_REQUESTS, ids=lambda c: c.id)
