@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.api.schemas import build_schemas
+from app.drain_flag import DrainFlag
 from app.model.card import MODEL_FILE
 from examples.churn.generator import SHIFTS, generate
 from tests.api.conftest import make_client
@@ -244,6 +245,24 @@ def test_a_corrupt_model_keeps_the_service_alive_but_unready(model_copy: Path) -
         response = c.post("/predict", json={"age": 30, "signup_month": "June"})
         assert response.status_code == 503
         assert response.json()["error"] == "model_not_ready"
+
+
+def test_before_the_drain_the_worker_is_ready(worker: TestClient) -> None:
+    ready = worker.get("/readyz")
+    assert ready.status_code == 200
+
+
+def test_once_the_master_sets_the_flag_the_worker_is_unready_but_still_serves(
+    worker: TestClient, master_flag: DrainFlag
+) -> None:
+    master_flag.set()
+    ready = worker.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json() == {"status": "not_ready", "reason": "draining"}
+    health = worker.get("/healthz")
+    assert health.status_code == 200
+    predicted = worker.post("/predict", json={"age": 30, "signup_month": "June"})
+    assert predicted.status_code == 200  # still served: the window is for serving
 
 
 def _operations(openapi: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

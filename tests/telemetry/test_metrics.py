@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from app.api.errors import REASONS, classify
+from app.drain_flag import DrainFlag
 from app.main import create_app
 from app.settings import Settings
 from app.telemetry.metrics import HistogramWriter, value_adder
@@ -255,6 +256,19 @@ def test_the_lifespan_publishes_in_flight_every_second(multiprocess_dir: Path) -
             time.sleep(0.05)
         assert metrics.active_requests._value.get() == 1
         metrics.requests_in_flight = 0
+
+
+def test_the_lifespan_publishes_the_master_s_drain_flag_to_glassbox_draining(
+    multiprocess_dir: Path,
+) -> None:
+    master_flag = DrainFlag.create(multiprocess_dir)
+    with TestClient(create_app(Settings(model_dir=BUNDLED_MODEL_DIR))) as client:
+        assert value(scrape(client), "glassbox_draining") == 0
+        master_flag.set()
+        deadline = time.monotonic() + 10
+        while value(scrape(client), "glassbox_draining") != 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert value(scrape(client), "glassbox_draining") == 1
 
 
 LATENCY = "http_server_request_duration_seconds"
