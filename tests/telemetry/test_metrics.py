@@ -8,7 +8,6 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from app.api.errors import REASONS, classify
 from app.drain_flag import DrainFlag
 from app.main import create_app
 from app.settings import Settings
@@ -190,30 +189,6 @@ def test_openmetrics_when_the_scraper_asks(client: TestClient) -> None:
     assert response.headers["content-type"].startswith("application/openmetrics-text")
     assert response.text.rstrip().endswith("# EOF")
     assert client.get("/metrics").headers["content-type"].startswith("text/plain")
-
-
-@pytest.mark.parametrize(
-    ("error", "expected"),
-    [
-        ({"type": "missing", "loc": ("body", "age")}, ("age", "missing")),
-        ({"type": "int_type", "loc": ("body", "rows", 3, "age")}, ("age", "type")),
-        ({"type": "greater_than_equal", "loc": ("body", "age")}, ("age", "out_of_bounds")),
-        (
-            {"type": "literal_error", "loc": ("body", "plan"), "input": "gold"},
-            ("plan", "unknown_category"),
-        ),
-        ({"type": "literal_error", "loc": ("body", "plan"), "input": 6}, ("plan", "type")),
-        ({"type": "extra_forbidden", "loc": ("body", "zzz")}, ("_extra", "extra_field")),
-        ({"type": "json_invalid", "loc": ("body", 12)}, ("_body", "body")),
-        ({"type": "too_long", "loc": ("body", "rows")}, ("_body", "body")),
-        ({"type": "model_attributes_type", "loc": ("body",)}, ("_body", "body")),
-    ],
-)
-def test_validation_errors_map_to_bounded_labels(
-    error: dict[str, object], expected: tuple[str, str]
-) -> None:
-    assert classify([error], {"age", "plan"}) == [expected]
-    assert expected[1] in REASONS
 
 
 def test_metrics_can_be_switched_off(multiprocess_dir: Path) -> None:
