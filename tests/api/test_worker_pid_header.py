@@ -1,17 +1,40 @@
-"""``x-worker-pid`` on every response names the worker process that served it; off unless
-switched on."""
+"""``x-worker-pid`` on every response names the worker process that served it, added to the
+response's own headers; off unless switched on (``GLASSBOX_WORKER_PID_HEADER``).
+
+``WorkerPidHeader`` is driven as an ASGI callable first, then the switch through the app.
+"""
 
 import os
 
 import pytest
 from fastapi.testclient import TestClient
 
+from app.api.worker_pid_header import WorkerPidHeader
 from app.drain_flag import DrainFlag
 from app.main import create_app
 from app.settings import Settings
 from tests.conftest import BUNDLED_MODEL_DIR
+from tests.support.asgi import LIFESPAN_SCOPE, Body, Endpoint, Sent, call, http_scope
 
 ROW = {"age": 30, "signup_month": "June"}
+OWN_HEADERS = [(b"content-type", b"application/json"), (b"x-own", b"1")]
+
+
+def test_every_response_names_this_process_after_its_own_headers() -> None:
+    endpoint = Endpoint(status=422, body=b"{}", headers=OWN_HEADERS)
+    sent = call(WorkerPidHeader(endpoint), http_scope())
+    assert sent.header_list == [*OWN_HEADERS, (b"x-worker-pid", str(os.getpid()).encode())]
+    assert (sent.status, sent.body) == (422, b"{}"), "status and body untouched"
+
+
+def test_a_lifespan_scope_passes_through() -> None:
+    endpoint = Endpoint()
+    body, sent = Body(), Sent()
+    call(WorkerPidHeader(endpoint), LIFESPAN_SCOPE, body, sent)
+    assert (endpoint.calls, endpoint.receive, endpoint.send) == (1, body, sent)
+
+
+# --- through the app --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("switched_on", [False, True])
