@@ -1,14 +1,20 @@
 """The routes, through the real app and its lifespan, in process: POST /predict and
-/predict/batch, the probes, the model card endpoint, the OpenAPI document and GET /drift."""
+/predict/batch answer each row with the raw model's probability under the card's output names,
+in input order, with a unique time-sortable id; /healthz answers while the process lives and
+/readyz only while the model is loaded and the pod is not draining; /model is the card; the
+OpenAPI document's examples are served; GET /drift reports exactly the rows that were served.
+The oracles: LightGBM on a matrix encoded by hand from card.json, the card file, README.md."""
 
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from app.api.routes import json_response, prediction_id, prediction_id_prefix
 from app.api.schemas import build_schemas
 from app.drain_flag import DrainFlag
 from app.model.card import MODEL_FILE
@@ -270,3 +276,41 @@ def test_drift_recording_can_be_switched_off() -> None:
         report = client.get("/drift").json()
     assert response.status_code == 200, "a prediction was served, and not binned"
     assert report["since_start"]["features"]["age"]["count"] == 0
+
+
+# --- prediction ids and the JSON the handlers render -----------------------------------------
+# README: "32 lowercase hex digits - 12 of the request's Unix time in milliseconds, 12 random
+# per request, then the row's index in the request as 8 (a single prediction ends in 00000000)".
+
+
+def test_a_request_s_id_prefix_is_its_unix_time_in_milliseconds_then_12_random_hex_digits() -> None:
+    before = time.time_ns() // 1_000_000
+    prefix = prediction_id_prefix()
+    after = time.time_ns() // 1_000_000
+    assert re.fullmatch(r"[0-9a-f]{24}", prefix)
+    assert before <= int(prefix[:12], 16) <= after
+    randoms = {prediction_id_prefix()[12:] for _ in range(100)}
+    assert len(randoms) == 100
+
+
+@pytest.mark.parametrize(("row", "suffix"), [(0, "00000000"), (1, "00000001"), (999, "000003e7"),
+                                             (2**32 - 1, "ffffffff")])  # fmt: skip
+def test_a_row_s_id_is_the_prefix_then_its_index_as_8_hex_digits(row: int, suffix: str) -> None:
+    prefix = "0123456789abcdef01234567"
+    assert prediction_id(prefix, row) == prefix + suffix
+    assert PREDICTION_ID.match(prediction_id(prefix, row))
+
+
+def test_ids_sort_by_time() -> None:
+    earlier = prediction_id(prediction_id_prefix(), 7)
+    time.sleep(0.002)
+    later = prediction_id(prediction_id_prefix(), 0)
+    assert earlier < later
+
+
+def test_the_handlers_json_is_application_json_and_keeps_every_float_exactly() -> None:
+    content = {"p": 0.1 + 0.2, "tiny": 5e-324, "ok": True, "ids": ["a", "b"], "n": None}
+    response = json_response(content)
+    assert response.media_type == "application/json"
+    assert response.headers["content-type"] == "application/json"
+    assert json.loads(bytes(response.body)) == content
