@@ -395,6 +395,16 @@ def test_concurrent_requests_each_find_their_own_record_and_leave_none_behind() 
     assert sorted(seen) == [("one", "one"), ("two", "two")]
 
 
+def test_once_the_response_is_done_the_record_is_closed_and_the_span_detached() -> None:
+    edge = Edge()
+
+    async def serve_then_look() -> tuple[RequestRecord | None, bool]:
+        await edge.middleware(http_scope(), Body(), Sent())  # in this task, not a new one
+        return current_request(), trace.get_current_span().get_span_context().is_valid
+
+    assert asyncio.run(serve_then_look()) == (None, False)
+
+
 @pytest.fixture(autouse=True)
 def _no_record_outside_a_request() -> Iterator[None]:
     assert current_request() is None
