@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client import values
 
 from app.drain_flag import DrainFlag
 from app.main import create_app
@@ -31,13 +30,9 @@ def raw_model() -> RawModel:
 
 
 @pytest.fixture
-def master_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DrainFlag:
+def master_flag(multiprocess_dir: Path) -> DrainFlag:
     """The flag a master made in the multiprocess directory before this worker started."""
-    path = tmp_path / "metrics"
-    path.mkdir()
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(path))
-    monkeypatch.setattr(values, "ValueClass", values.MultiProcessValue())
-    return DrainFlag.create(path)
+    return DrainFlag.create(multiprocess_dir)
 
 
 @pytest.fixture
