@@ -127,7 +127,7 @@ def test_a_lifespan_scope_passes_through() -> None:
     assert layer.endpoint.send is sent
 
 
-# --- through the app --------------------------------------------------------------------------
+# --- through the app ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])

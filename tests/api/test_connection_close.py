@@ -82,7 +82,7 @@ def test_a_lifespan_scope_passes_through_while_draining(flag: DrainFlag) -> None
     assert (endpoint.calls, endpoint.receive, endpoint.send) == (1, body, sent)
 
 
-# --- through the app --------------------------------------------------------------------------
+# --- through the app ------------------------------------------------------------------------------
 
 
 def test_before_the_drain_the_worker_keeps_connections(worker: TestClient) -> None:

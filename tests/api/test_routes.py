@@ -150,7 +150,7 @@ def test_batch_results_come_in_input_order(client: TestClient, raw_model: RawMod
     assert body["model_version"] == raw_model.version
 
 
-# --- probes, the model card, the OpenAPI document ------------------------------------------
+# --- probes, the model card, the OpenAPI document -------------------------------------------------
 
 
 def test_healthz_is_ok(client: TestClient) -> None:
@@ -244,7 +244,7 @@ def test_docs_are_served(client: TestClient, path: str) -> None:
     assert client.get(path).status_code == 200
 
 
-# --- GET /drift ------------------------------------------------------------------------------
+# --- GET /drift -----------------------------------------------------------------------------------
 
 
 def test_drift_report_equals_the_oracle() -> None:
@@ -278,7 +278,7 @@ def test_drift_recording_can_be_switched_off() -> None:
     assert report["since_start"]["features"]["age"]["count"] == 0
 
 
-# --- prediction ids and the JSON the handlers render -----------------------------------------
+# --- prediction ids and the JSON the handlers render ----------------------------------------------
 # README: "32 lowercase hex digits - 12 of the request's Unix time in milliseconds, 12 random
 # per request, then the row's index in the request as 8 (a single prediction ends in 00000000)".
 

@@ -51,7 +51,7 @@ def errors_of(model: type[BaseModel], record: object) -> list[tuple[str, tuple[A
     return []
 
 
-# --- one record --------------------------------------------------------------------------------
+# --- one record -----------------------------------------------------------------------------------
 
 
 def test_a_record_has_every_feature_of_the_card_and_requires_exactly_the_required_ones(
@@ -156,7 +156,7 @@ def test_a_number_must_be_finite(schemas: Schemas, literal: bytes) -> None:
     assert errors_of(schemas.row, raw) == [("finite_number", (name,))]
 
 
-# --- a batch -----------------------------------------------------------------------------------
+# --- a batch --------------------------------------------------------------------------------------
 
 
 def test_a_batch_holds_one_to_max_batch_rows_rows(schemas: Schemas) -> None:
@@ -180,7 +180,7 @@ def test_a_batch_has_no_field_but_rows(schemas: Schemas) -> None:
     ]
 
 
-# --- the documented examples ---------------------------------------------------------------------
+# --- the documented examples ----------------------------------------------------------------------
 
 
 def test_the_documented_examples_are_the_card_s_and_are_valid(schemas: Schemas) -> None:
@@ -211,7 +211,7 @@ def test_a_card_without_examples_still_gets_valid_ones_inside_its_bounds() -> No
             assert feature["minimum"] <= value <= feature["maximum"]
 
 
-# --- the response ------------------------------------------------------------------------------
+# --- the response ---------------------------------------------------------------------------------
 
 
 def test_a_prediction_s_fields_are_named_by_the_card_s_output_section(schemas: Schemas) -> None:
@@ -243,7 +243,7 @@ def test_the_error_body_is_the_one_the_readme_documents() -> None:
     ErrorOut.model_validate_json(error_body("validation_error", "no", detail), strict=True)
 
 
-# --- through the app --------------------------------------------------------------------------
+# --- through the app ------------------------------------------------------------------------------
 
 
 def test_the_request_schema_comes_from_the_card(client: TestClient) -> None:

@@ -34,7 +34,7 @@ def test_a_lifespan_scope_passes_through() -> None:
     assert (endpoint.calls, endpoint.receive, endpoint.send) == (1, body, sent)
 
 
-# --- through the app --------------------------------------------------------------------------
+# --- through the app ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("switched_on", [False, True])

@@ -123,7 +123,7 @@ def routed(template: str) -> Any:
     return route
 
 
-# --- what gets through, what is left alone ---------------------------------------------------
+# --- what gets through, what is left alone --------------------------------------------------------
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
@@ -156,7 +156,7 @@ def test_the_response_is_the_app_s_with_the_request_s_headers_added() -> None:
     assert edge.endpoint.body_read == b"{}", "the body reaches the app"
 
 
-# --- the request id ----------------------------------------------------------------------------
+# --- the request id -------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("request_id", ["abc-123", "A.b_C-9", "x" * 64])
@@ -184,7 +184,7 @@ def test_without_a_request_id_each_request_gets_its_own() -> None:
     assert len(made) == 50
 
 
-# --- the RED histogram -------------------------------------------------------------------------
+# --- the RED histogram ----------------------------------------------------------------------------
 
 
 def test_a_request_is_counted_under_its_method_route_template_and_status() -> None:
@@ -258,7 +258,7 @@ def test_without_metrics_or_a_request_log_the_request_is_still_served() -> None:
     assert sent.header("x-request-id") is not None
 
 
-# --- the canonical log line --------------------------------------------------------------------
+# --- the canonical log line -----------------------------------------------------------------------
 
 
 def test_the_line_has_the_documented_fields_and_what_the_handler_added() -> None:
@@ -291,7 +291,7 @@ def test_with_tracing_off_there_are_no_trace_ids_anywhere() -> None:
     assert sent.header("x-request-id") is not None, "the request id does not need tracing"
 
 
-# --- the server span ---------------------------------------------------------------------------
+# --- the server span ------------------------------------------------------------------------------
 
 
 def test_a_sampled_request_has_one_server_span_named_by_method_and_route_template() -> None:
@@ -369,7 +369,7 @@ def test_an_unsampled_request_has_ids_and_no_span() -> None:
     assert (edge.line()["trace_id"], edge.line()["span_id"]) == (trace_id, span_id)
 
 
-# --- the request's record ----------------------------------------------------------------------
+# --- the request's record -------------------------------------------------------------------------
 
 
 def test_concurrent_requests_each_find_their_own_record_and_leave_none_behind() -> None:
