@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import values
 
 from app.model.predictor import Predictor
 from tests.support.processes import (
@@ -75,6 +76,18 @@ def model_copy(tmp_path: Path) -> Path:
     target = tmp_path / "model"
     shutil.copytree(BUNDLED_MODEL_DIR, target)
     return target
+
+
+@pytest.fixture
+def multiprocess_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Real multiprocess mode in process: a temp PROMETHEUS_MULTIPROC_DIR and mmap-backed
+    values, as a worker under gunicorn has them."""
+    path = tmp_path / "metrics"
+    path.mkdir()
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(path))
+    # prometheus_client picks its value class when imported; switch it as a worker would have it.
+    monkeypatch.setattr(values, "ValueClass", values.MultiProcessValue())
+    return path
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

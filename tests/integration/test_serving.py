@@ -10,9 +10,8 @@ import pytest
 
 from app.settings import LogSettings
 from examples.churn.generator import generate
-from tests.api.test_predict import check_bad_request
 from tests.conftest import BUNDLED_MODEL_DIR
-from tests.support.bad_requests import BAD_REQUESTS, BadRequest
+from tests.support.bad_requests import BAD_REQUESTS, BadRequest, check_bad_request
 from tests.support.processes import Server, group_members
 from tests.support.raw_model import RawModel
 

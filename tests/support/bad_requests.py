@@ -1,5 +1,6 @@
 """Bad requests every entry point must answer with a clear 4xx: (id, body bytes, headers, status,
-expected error code, locs that must be named). Shared by the in-process and real-server tests."""
+expected error code, locs that must be named), and the check of an answer to one. Shared by the
+in-process and real-server tests."""
 
 from __future__ import annotations
 
@@ -70,3 +71,14 @@ BAD_REQUESTS = [
     BadRequest("batch-not-a-list", b'{"rows": {"age": 30}}', 422, "validation_error",
                (("body", "rows"),), path="/predict/batch"),
 ]  # fmt: skip
+
+
+def check_bad_request(status: int, body: dict, case: BadRequest) -> None:  # type: ignore[type-arg]
+    assert status == case.status, body
+    assert body.keys() == {"error", "message", "detail"}
+    assert body["error"] == case.error
+    locs = {tuple(d["loc"]) for d in body["detail"]}
+    for loc in case.locs:
+        assert loc in locs, (loc, locs)
+    for detail in body["detail"]:
+        assert detail.keys() == {"loc", "msg", "type"}, "input must never be echoed"

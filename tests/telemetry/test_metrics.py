@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from app.api.errors import REASONS, classify
+from app.drain_flag import DrainFlag
 from app.main import create_app
 from app.settings import Settings
 from app.telemetry.metrics import HistogramWriter, value_adder
@@ -191,30 +191,6 @@ def test_openmetrics_when_the_scraper_asks(client: TestClient) -> None:
     assert client.get("/metrics").headers["content-type"].startswith("text/plain")
 
 
-@pytest.mark.parametrize(
-    ("error", "expected"),
-    [
-        ({"type": "missing", "loc": ("body", "age")}, ("age", "missing")),
-        ({"type": "int_type", "loc": ("body", "rows", 3, "age")}, ("age", "type")),
-        ({"type": "greater_than_equal", "loc": ("body", "age")}, ("age", "out_of_bounds")),
-        (
-            {"type": "literal_error", "loc": ("body", "plan"), "input": "gold"},
-            ("plan", "unknown_category"),
-        ),
-        ({"type": "literal_error", "loc": ("body", "plan"), "input": 6}, ("plan", "type")),
-        ({"type": "extra_forbidden", "loc": ("body", "zzz")}, ("_extra", "extra_field")),
-        ({"type": "json_invalid", "loc": ("body", 12)}, ("_body", "body")),
-        ({"type": "too_long", "loc": ("body", "rows")}, ("_body", "body")),
-        ({"type": "model_attributes_type", "loc": ("body",)}, ("_body", "body")),
-    ],
-)
-def test_validation_errors_map_to_bounded_labels(
-    error: dict[str, object], expected: tuple[str, str]
-) -> None:
-    assert classify([error], {"age", "plan"}) == [expected]
-    assert expected[1] in REASONS
-
-
 def test_metrics_can_be_switched_off(multiprocess_dir: Path) -> None:
     settings = Settings(model_dir=BUNDLED_MODEL_DIR, metrics_enabled=False)
     with TestClient(create_app(settings)) as c:
@@ -255,6 +231,19 @@ def test_the_lifespan_publishes_in_flight_every_second(multiprocess_dir: Path) -
             time.sleep(0.05)
         assert metrics.active_requests._value.get() == 1
         metrics.requests_in_flight = 0
+
+
+def test_the_lifespan_publishes_the_master_s_drain_flag_to_glassbox_draining(
+    multiprocess_dir: Path,
+) -> None:
+    master_flag = DrainFlag.create(multiprocess_dir)
+    with TestClient(create_app(Settings(model_dir=BUNDLED_MODEL_DIR))) as client:
+        assert value(scrape(client), "glassbox_draining") == 0
+        master_flag.set()
+        deadline = time.monotonic() + 10
+        while value(scrape(client), "glassbox_draining") != 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert value(scrape(client), "glassbox_draining") == 1
 
 
 LATENCY = "http_server_request_duration_seconds"

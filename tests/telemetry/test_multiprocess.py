@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry, Counter, multiprocess, values
+from prometheus_client import CollectorRegistry, Counter, Gauge, multiprocess, values
 
-from app.telemetry.multiprocess import cached_pid, reset_dir, use_cached_pid
+from app.telemetry.multiprocess import cached_pid, mark_worker_dead, reset_dir, use_cached_pid
 from tests.support.processes import ROOT
 from tests.support.tools import missing, require_tool
 
@@ -42,6 +42,25 @@ def test_with_the_cached_pid_a_forked_child_writes_its_own_file(
     merged = CollectorRegistry()
     multiprocess.MultiProcessCollector(merged, str(multiprocess_dir))
     assert merged.get_sample_value("forked_total") == 11
+
+
+def test_a_dead_worker_s_live_gauges_go_and_its_counts_stay(
+    multiprocess_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for pid in (101, 102):  # two workers' files, as their processes would write them
+        monkeypatch.setattr(values, "ValueClass", values.MultiProcessValue(lambda pid=pid: pid))
+        Gauge("in_flight", "Live.", registry=None, multiprocess_mode="livesum").set(3)
+        Counter("served", "Counted.", registry=None).inc(5)
+
+    def merged(name: str) -> float | None:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, str(multiprocess_dir))
+        return registry.get_sample_value(name)
+
+    assert (merged("in_flight"), merged("served_total")) == (6, 10)
+    mark_worker_dead(101, multiprocess_dir)
+    assert merged("in_flight") == 3, "only the live worker's gauge"
+    assert merged("served_total") == 10, "the dead worker's count stays in the total"
 
 
 def stale_files(directory: Path) -> None:
