@@ -21,7 +21,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 
 .PHONY: help run dev test test-unit test-integration lint format train describe bench bench-drain \
-  bench-overload clean system-deps inventory stack traffic rules dashboards dashboards-preview
+  bench-overload bench-footprint clean system-deps inventory stack traffic rules dashboards dashboards-preview
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -116,17 +116,21 @@ describe: $(VENV)/.synced ## write card + profile for your model: MODEL=model.tx
 train: $(VENV)/.synced ## retrain the bundled model: byte-identical artifacts in $(MODEL_DIR)
 	$(BIN)/python -m examples.churn.training --out $(MODEL_DIR)
 
-bench: system-deps | $(UV) ## benchmark the service against the bare reference and the raw model; the drain
+bench: system-deps | $(UV) ## benchmark the service against the bare reference and the raw model; the drain; the metric files
 	$(UV) sync --frozen --python $(PYTHON) --group bench
 	@touch $(VENV)/.synced
 	$(BIN)/python -m bench $(BENCH_ARGS)
 	$(BIN)/python -m bench.drain $(BENCH_DRAIN_ARGS)
+	$(BIN)/python -m bench.multiprocess_footprint $(BENCH_FOOTPRINT_ARGS)
 
 bench-drain: $(VENV)/.synced ## measure how fast a SIGTERM's drain flag reaches every worker
 	$(BIN)/python -m bench.drain $(BENCH_DRAIN_ARGS)
 
 bench-overload: $(VENV)/.synced system-deps ## the knee, admitted p99 and goodput with and without shedding
 	$(BIN)/python -m bench.overload
+
+bench-footprint: $(VENV)/.synced ## what a worker's files take in the multiprocess directory, per restart
+	$(BIN)/python -m bench.multiprocess_footprint $(BENCH_FOOTPRINT_ARGS)
 
 clean: ## remove the environments and run-time files
 	rm -rf $(VENV) $(TOOLS) .run .pytest_cache .mypy_cache .ruff_cache

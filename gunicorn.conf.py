@@ -15,21 +15,31 @@ from app.telemetry.logging import configure_logging, install_process_hooks, stdl
 
 _settings = Settings()
 # The model's thread count, fixed for the workers' OpenMP runtime before any of them loads
-# LightGBM; the predictor then passes none per call (that costs ~10 µs a prediction). A value
-# already in the environment wins, and the predictor passes its own count per call again.
+# LightGBM (OpenMP's own default is one thread per core of the node, not of the pod); the
+# predictor then passes none per call (that costs ~10 µs a prediction). A value already in the
+# environment wins, and the predictor passes its own count per call again. The default worker
+# count is sized by the same count: workers x threads <= the pod's CPUs.
 os.environ.setdefault("OMP_NUM_THREADS", str(_settings.model_threads))
 
 wsgi_app = "app.main:create_server_app()"
 worker_class = "app.worker.Worker"
-bind = [f"{_settings.server.host}:{_settings.server.port}"]
-workers = _settings.server.web_concurrency
+_server = _settings.server
+# One gunicorn, one or two listeners: with the admin port, every worker accepts on both and the
+# app answers each path on its own port only (app/api/ports.py).
+bind = [f"{_server.host}:{port}" for port in (_server.port, _server.admin_port) if port]
+workers = _settings.workers
 preload_app = False
+# Nothing written outside the mounted volumes: no control socket (gunicorn >= 25.1 opens one
+# under $XDG_RUNTIME_DIR or $HOME by default), and the workers' heartbeat files where the
+# setting says (unset: the system's temporary directory).
+control_socket_disable = True
+worker_tmp_dir = str(_server.worker_tmp_dir) if _server.worker_tmp_dir else None
 # For async workers `timeout` is a heartbeat: a worker whose event loop is blocked this long
 # is killed and replaced.
 timeout = 30
 # After SIGTERM and the drain window: how long workers may finish what they serve before they
 # are killed. app.worker.Worker gives uvicorn its share of it (the rest is the shutdown's work).
-graceful_timeout = _settings.server.graceful_timeout_seconds
+graceful_timeout = _server.graceful_timeout_seconds
 keepalive = 5
 accesslog = None
 errorlog = "-"

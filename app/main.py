@@ -26,6 +26,7 @@ from app.api.body_limit import BodyLimit
 from app.api.connection_close import CloseConnectionsWhileDraining
 from app.api.deps import ServiceState
 from app.api.errors import failure_label_pairs, install_error_handlers
+from app.api.ports import split_ports
 from app.api.routes import (
     PREDICTION_ROUTES,
     add_drift_routes,
@@ -320,4 +321,5 @@ def create_app(
     app.add_middleware(CloseConnectionsWhileDraining, drain=state.drain)
     if settings.server.worker_pid_header:
         app.add_middleware(WorkerPidHeader)
+    split_ports(app, settings.server.admin_port, settings.server.public_docs)
     return app

@@ -9,13 +9,20 @@ only copy of its defaults: the rest of the code takes its values from here.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, PositiveInt, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    DirectoryPath,
+    Field,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.cpu_limit import read_cpu_limit
 from app.drift.status import Thresholds
 
 # Sub-millisecond to ten seconds. The latency SLO threshold is added as an exact boundary.
@@ -27,10 +34,6 @@ DEFAULT_LATENCY_BUCKETS_SECONDS = (
 # Of a worker's graceful timeout, what stays reserved after the bounded shutdown steps: the
 # request log's last flush and the process's exit.
 SHUTDOWN_MARGIN_SECONDS = 0.5
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0))
 
 
 def _named(*names: str) -> Any:
@@ -52,10 +55,20 @@ class ServerSettings(_Group):
     port: int = Field(
         8000, ge=1, le=65535, validation_alias=_named("PORT", "GLASSBOX_PORT", "port")
     )
-    web_concurrency: PositiveInt = Field(
-        default_factory=_cores,
+    # A second port on the same host, for /metrics and /drift only (README: Metrics); unset,
+    # one port serves everything.
+    admin_port: int | None = Field(None, ge=1, le=65535)
+    # /docs, /redoc and /openapi.json on the public port (false: on the admin port only, and
+    # without one not at all).
+    public_docs: bool = True
+    # Unset: Settings.workers, from the CPUs the pod may use (app/cpu_limit.py).
+    web_concurrency: PositiveInt | None = Field(
+        None,
         validation_alias=_named("WEB_CONCURRENCY", "GLASSBOX_WEB_CONCURRENCY", "web_concurrency"),
     )
+    # Where each worker's heartbeat file goes (gunicorn's worker_tmp_dir); unset: the system's
+    # temporary directory. On a read-only root filesystem: a mounted volume.
+    worker_tmp_dir: DirectoryPath | None = None
     # After SIGTERM (and the drain window), how long gunicorn lets its workers finish before
     # killing them (gunicorn takes whole seconds).
     graceful_timeout_seconds: PositiveInt = 20
@@ -67,6 +80,12 @@ class ServerSettings(_Group):
     # Once the worker has loaded everything, its objects leave the garbage collector's scans
     # (gc.freeze): no full-collection pauses over start-up's ~120k long-lived objects.
     gc_freeze: bool = True
+
+    @model_validator(mode="after")
+    def _ports(self) -> ServerSettings:
+        if self.admin_port is not None and self.admin_port == self.port:
+            raise ValueError("GLASSBOX_ADMIN_PORT must differ from PORT")
+        return self
 
 
 class DriftSettings(_Group):
@@ -194,6 +213,14 @@ class Settings(_Group):
                 f"{SHUTDOWN_MARGIN_SECONDS:g} s), or in-flight requests get no time at all"
             )
         return self
+
+    @property
+    def workers(self) -> int:
+        """gunicorn's worker count: ``WEB_CONCURRENCY``, else as many workers of
+        ``model_threads`` threads as the pod's CPUs hold (app/cpu_limit.py), at least one."""
+        if self.server.web_concurrency is not None:
+            return self.server.web_concurrency
+        return read_cpu_limit().workers(self.model_threads)
 
     @property
     def shutdown_work_seconds(self) -> float:

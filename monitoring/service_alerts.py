@@ -24,6 +24,10 @@ REQUESTS = "http_server_request_duration_seconds_count"
 BY_DEPLOYMENT = "by (namespace, job)"
 # Drift alerts read the hour's window: enough rows for a verdict at a few requests a second.
 DRIFT_WINDOW = "1h"
+# Files in a pod's multiprocess directory beyond which GlassboxMultiprocessFilesPiling counts
+# its 30 minutes: worker restarts, well before a 64 MiB volume fills (README: In a pod;
+# bench/multiprocess_footprint.py measures what each restart leaves).
+MULTIPROCESS_FILES_THRESHOLD = 200
 
 
 @dataclass(frozen=True)
@@ -141,7 +145,7 @@ def alerts(job: str, max_model_age_days: int) -> list[Alert]:
         Alert(
             name="GlassboxMultiprocessFilesPiling", severity="ticket",
             expr=f"max by (namespace, job, instance) "
-                 f"(glassbox_metrics_multiprocess_files{{{job}}}) > 200",
+                 f"(glassbox_metrics_multiprocess_files{{{job}}}) > {MULTIPROCESS_FILES_THRESHOLD}",
             for_="30m",
             summary="Metric files pile up in the multiprocess directory",
             description=(

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
+from app import cpu_limit
 from app.settings import Settings
 from tests.support.processes import ROOT
 
@@ -25,7 +26,8 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings()
     assert settings.server.port == 8000
     assert settings.server.host == "0.0.0.0"
-    assert settings.server.web_concurrency == len(os.sched_getaffinity(0))  # one per available core
+    assert settings.server.admin_port is None  # one port serves everything
+    assert settings.server.web_concurrency is None  # sized by the pod's CPUs
     assert settings.model_dir == Path("models/churn")
     assert settings.model_threads == 1
     assert settings.max_batch_rows == 1000
@@ -45,18 +47,37 @@ def pinned_to(cores: set[int]) -> Iterator[None]:
 AVAILABLE = sorted(os.sched_getaffinity(0))
 
 
-@pytest.mark.parametrize("cores", range(1, len(AVAILABLE) + 1))
-def test_web_concurrency_defaults_to_one_worker_per_available_core(
-    monkeypatch: pytest.MonkeyPatch, cores: int
-) -> None:
-    """The README's default: one per available core, the cores the process may run on (its
-    CPU affinity, as under `taskset` or a cgroup cpuset), not the machine's count."""
+@pytest.mark.parametrize(
+    ("cpu_max", "cores", "threads", "workers"),
+    [(None, 1, 1, 1), (None, 2, 1, 2),  # no cpu.max (a v1 host, the root cgroup): the mask
+     ("max 100000", 2, 1, 2),  # no limit: the mask
+     ("150000 100000", 2, 1, 2), ("50000 100000", 2, 1, 1),  # the quota, rounded up
+     ("200000 100000", 1, 1, 1),  # the mask caps the quota
+     ("400000 100000", 2, 2, 1)],  # two model threads a worker: half the workers
+)  # fmt: skip
+def test_the_default_worker_count_is_sized_by_the_pods_cpus(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    cpu_max: str | None, cores: int, threads: int, workers: int,
+) -> None:  # fmt: skip
+    """The README's default: the pod's CPUs (its cgroup v2 quota rounded up, capped by the
+    affinity mask) over GLASSBOX_MODEL_THREADS, never the node's count. A fake cgroup mount
+    stands for /sys/fs/cgroup; the mask is the real one, narrowed."""
+    if cores > len(AVAILABLE):
+        pytest.skip(f"SKIPPED LOUDLY: needs {cores} cores, this machine has {len(AVAILABLE)}")
+    root = tmp_path / "cgroup"
+    root.mkdir()
+    if cpu_max is not None:
+        (root / "cpu.max").write_text(cpu_max + "\n")
+    (tmp_path / "self").write_text("0::/\n")
+    monkeypatch.setattr(cpu_limit, "CGROUP_ROOT", root)
+    monkeypatch.setattr(cpu_limit, "SELF_CGROUP", tmp_path / "self")
     monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
     monkeypatch.delenv("GLASSBOX_WEB_CONCURRENCY", raising=False)
+    monkeypatch.setenv("GLASSBOX_MODEL_THREADS", str(threads))
     with pinned_to(set(AVAILABLE[:cores])):
-        assert Settings().server.web_concurrency == cores
+        assert Settings().workers == workers
         monkeypatch.setenv("WEB_CONCURRENCY", "5")
-        assert Settings().server.web_concurrency == 5  # the variable wins over the default
+        assert Settings().workers == 5  # the variable wins over the default
 
 
 def test_conventional_server_variables_and_prefixed_ones(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -150,8 +171,6 @@ def setting_variables() -> dict[str, tuple[str, FieldInfo]]:
 def as_documented(text: str) -> object:
     if text == "unset":
         return None
-    if text == "one per available core":
-        return len(os.sched_getaffinity(0))
     try:
         return json.loads(text)
     except json.JSONDecodeError:
@@ -202,7 +221,8 @@ OTHER_VALUES = {
     "GLASSBOX_LOG_FORMAT": "console", "GLASSBOX_LOG_LEVEL": "DEBUG",
     "GLASSBOX_DRIFT_PSI_DRIFT": "0.3", "GLASSBOX_DRIFT_JS_DRIFT": "0.3",
     "GLASSBOX_DRIFT_MISSING_DRIFT": "0.2", "GLASSBOX_LATENCY_SLO_SECONDS": "0.2",
-    "GLASSBOX_TEST_CHUNK_DELAY_SECONDS": "0.5",
+    "GLASSBOX_TEST_CHUNK_DELAY_SECONDS": "0.5", "GLASSBOX_ADMIN_PORT": "9100",
+    "WEB_CONCURRENCY": "3", "GLASSBOX_WORKER_TMP_DIR": "/",
 }  # fmt: skip
 
 
@@ -220,22 +240,58 @@ def other_value(default: object) -> str:
     return f"{default}-other"
 
 
-@pytest.mark.parametrize("entry", ["app.serve", "gunicorn"])
-def test_gunicorn_takes_its_process_settings_from_the_settings(tmp_path: Path, entry: str) -> None:
-    """What gunicorn itself resolves from gunicorn.conf.py (its --print-config), started as
-    the server is (``python -m app.serve``, gunicorn's command line) and by plain gunicorn."""
-    env = {
-        "PATH": "/usr/bin:/bin", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
-        "GLASSBOX_GRACEFUL_TIMEOUT_SECONDS": "7", "WEB_CONCURRENCY": "3", "PORT": "9123",
-    }  # fmt: skip
+def gunicorn_config(
+    tmp_path: Path, entry: str = "app.serve", pinned: int | None = None, **variables: str
+) -> dict[str, str]:
+    """What gunicorn itself resolves from gunicorn.conf.py (its --print-config), with these
+    variables only; ``pinned``: on that one core."""
+    env = {"PATH": "/usr/bin:/bin", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), **variables}
     done = subprocess.run(
         [sys.executable, "-m", entry, "--config", "gunicorn.conf.py", "--print-config"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True,
+        preexec_fn=None if pinned is None else lambda: os.sched_setaffinity(0, {pinned}),
     )  # fmt: skip
-    config = dict(
+    return dict(
         (key.strip(), value.strip())
         for key, _, value in (line.partition("=") for line in done.stdout.splitlines())
+    )
+
+
+@pytest.mark.parametrize("entry", ["app.serve", "gunicorn"])
+def test_gunicorn_takes_its_process_settings_from_the_settings(tmp_path: Path, entry: str) -> None:
+    """Started as the server is (``python -m app.serve``, gunicorn's command line) and by
+    plain gunicorn."""
+    config = gunicorn_config(
+        tmp_path, entry, GLASSBOX_GRACEFUL_TIMEOUT_SECONDS="7", WEB_CONCURRENCY="3", PORT="9123"
     )
     assert config["graceful_timeout"] == "7"
     assert config["workers"] == "3"
     assert config["bind"] == "['0.0.0.0:9123']"
+    assert config["worker_tmp_dir"] == "None"  # gunicorn's default: the system's temp dir
+
+
+def test_with_an_admin_port_one_gunicorn_binds_both(tmp_path: Path) -> None:
+    config = gunicorn_config(tmp_path, HOST="127.0.0.1", PORT="9123", GLASSBOX_ADMIN_PORT="9124")
+    assert config["bind"] == "['127.0.0.1:9123', '127.0.0.1:9124']"
+
+
+def test_the_shipped_configuration_needs_no_writable_path_but_its_volumes(tmp_path: Path) -> None:
+    """gunicorn >= 25.1 opens a control socket under $XDG_RUNTIME_DIR or $HOME unless told
+    not to; the heartbeat files go where GLASSBOX_WORKER_TMP_DIR says."""
+    config = gunicorn_config(tmp_path, GLASSBOX_WORKER_TMP_DIR=str(tmp_path))
+    assert config["control_socket_disable"] == "True"
+    assert config["worker_tmp_dir"] == str(tmp_path)
+
+
+def test_a_worker_tmp_dir_that_is_not_a_directory_refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("GLASSBOX_WORKER_TMP_DIR", str(tmp_path / "absent"))
+    with pytest.raises(ValidationError, match="worker_tmp_dir"):
+        Settings()
+
+
+def test_gunicorn_runs_one_worker_on_one_core_by_default(tmp_path: Path) -> None:
+    """WEB_CONCURRENCY unset, the master pinned to one core: one worker, whatever the node
+    has (and whatever the quota: it is at least one)."""
+    assert gunicorn_config(tmp_path, pinned=AVAILABLE[0])["workers"] == "1"

@@ -31,6 +31,10 @@ from app.telemetry.request_context import RequestRecord, current_request
 PREDICT_ROUTE = "/predict"
 BATCH_ROUTE = "/predict/batch"
 PREDICTION_ROUTES = (PREDICT_ROUTE, BATCH_ROUTE)
+METRICS_ROUTE = "/metrics"
+DRIFT_ROUTE = "/drift"
+# What the admin port serves when there is one (app/api/ports.py).
+ADMIN_ROUTES = (METRICS_ROUTE, DRIFT_ROUTE)
 _TAGS: list[str | Enum] = ["predictions"]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -199,7 +203,7 @@ def add_prediction_routes(
 
 
 def add_drift_routes(router: APIRouter, report: Callable[[], dict[str, Any]]) -> None:
-    @router.get("/drift", tags=["drift"])
+    @router.get(DRIFT_ROUTE, tags=["drift"])
     def drift() -> dict[str, Any]:
         """Drift of the pod's traffic against the reference profile, per feature and for the
         prediction: counts, PSI, Jensen-Shannon distance, chi-square (categorical), missing
@@ -236,7 +240,7 @@ def add_operations_routes(
         """The model card of the model this service was built for."""
         return state.card.document
 
-    @router.get("/metrics", include_in_schema=False)
+    @router.get(METRICS_ROUTE, include_in_schema=False)
     def prometheus_metrics(request: Request) -> Response:
         # A plain def: merging the workers' files is blocking I/O, so it runs on a thread.
         payload, content_type = render(metrics, request.headers.get("accept"), collectors)

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -152,9 +152,11 @@ def gunicorn(
     extra_args: tuple[str, ...] = (),
     wait: bool = True,
     port: int | None = None,
+    wrapper: Sequence[str] = (),
 ) -> Iterator[Server]:
     """Start `python -m app.serve -c gunicorn.conf.py` (gunicorn, with the draining master) on
-    a free port in its own process group.
+    a free port in its own process group; ``wrapper``: a command line that execs the server's
+    (so its pid is still the master's).
 
     No drain window unless ``env`` sets ``GLASSBOX_DRAIN_SECONDS``: a test that stops the
     server with SIGTERM waits for what it tests, not for the production default's window."""
@@ -173,7 +175,7 @@ def gunicorn(
     log_path = tmp_path / f"gunicorn-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [*SERVE, "--no-control-socket", *extra_args],
+            [*wrapper, *SERVE, *extra_args],
             cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip

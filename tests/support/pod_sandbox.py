@@ -1,0 +1,112 @@
+"""A pod's filesystem and user for a real process, made of this machine's own parts.
+
+The command runs in a private mount namespace (``unshare --mount --propagation private``:
+nothing done there is seen outside it) where the root filesystem and the working tree are
+read-only, every place anyone may write to (``/tmp``, ``/var/tmp``, ``/dev/shm``,
+``/run/lock``) is an empty read-only tmpfs, and the only writable paths are the volumes given,
+each a tmpfs mount point, as a Kubernetes ``emptyDir`` is. Then it drops to a non-root user
+with no capabilities (``setpriv``), from the working tree as its working directory.
+
+Directories the user may not traverse on the way to the interpreter (a Python installed under
+``/root``, mode 0700) are covered with a tmpfs holding only a read-only bind of what is needed,
+so the user reads the interpreter and nothing else of them.
+
+Needs root (CAP_SYS_ADMIN) and util-linux's ``unshare`` and ``setpriv``.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from tests.support.tools import missing, require_tool
+
+NOBODY = 65534  # uid nobody, gid nogroup
+# Where anyone may write on a Debian system; each gets an empty read-only tmpfs.
+WORLD_WRITABLE = ("/var/tmp", "/dev/shm", "/run/lock")
+
+
+def require_sandbox() -> tuple[str, str]:
+    """unshare and setpriv, where a private mount namespace can be made: else a loud skip (a
+    failure under CI)."""
+    unshare = require_tool("unshare", "util-linux")
+    setpriv = require_tool("setpriv", "util-linux")
+    if os.geteuid() != 0:
+        missing("a private mount namespace and a switch of user need root")
+    probe = subprocess.run(
+        [unshare, "--mount", "--propagation", "private", "true"], capture_output=True, check=False
+    )
+    if probe.returncode != 0:
+        missing(f"no private mount namespace here (root and CAP_SYS_ADMIN needed): {probe.stderr}")
+    return unshare, setpriv
+
+
+def _blocked_ancestor(path: Path) -> Path | None:
+    """The first directory on the way to ``path`` that others may not traverse."""
+    for ancestor in [*reversed(path.parents), path]:
+        if not os.stat(ancestor).st_mode & 0o001:
+            return ancestor
+    return None
+
+
+def _script(working_tree: Path, volumes: Mapping[str, str], needed: Sequence[Path]) -> str:
+    q = shlex.quote
+    lines = [
+        "set -eu",
+        # A private /tmp first: the volumes' mount points and the stash are made in it.
+        "mount -t tmpfs -o mode=0755,size=1m glassbox-tmp /tmp",
+        "mkdir /tmp/.stash",
+    ]
+    hidden: dict[Path, list[Path]] = {}
+    for path in (working_tree, *needed):
+        blocked = _blocked_ancestor(path)
+        if blocked is not None:
+            hidden.setdefault(blocked, []).append(path)
+    for blocked, paths in hidden.items():
+        for i, path in enumerate(paths):
+            lines += [f"mkdir /tmp/.stash/{i}", f"mount --bind {q(str(path))} /tmp/.stash/{i}"]
+        lines.append(f"mount -t tmpfs -o mode=0755,size=1m glassbox-hidden {q(str(blocked))}")
+        for i, path in enumerate(paths):
+            lines += [
+                f"mkdir -p {q(str(path))}",
+                f"mount --bind /tmp/.stash/{i} {q(str(path))}",
+                f"umount /tmp/.stash/{i}",
+                f"rmdir /tmp/.stash/{i}",
+                f"mount -o remount,bind,ro {q(str(path))}",
+            ]
+        lines.append(f"mount -o remount,ro {q(str(blocked))}")
+    for path, size in volumes.items():
+        lines += [
+            f"mkdir -p {q(path)}",
+            f"mount -t tmpfs -o mode=0777,size={q(size)} glassbox-volume {q(path)}",
+        ]
+    for path in (working_tree, *needed):
+        lines += [f"mount --bind {q(str(path))} {q(str(path))}",
+                  f"mount -o remount,bind,ro {q(str(path))}"]  # fmt: skip
+    lines += [f"if [ -d {q(path)} ]; then mount -t tmpfs -o ro,size=4k glassbox-empty {q(path)}; fi"
+              for path in WORLD_WRITABLE]  # fmt: skip
+    lines += [
+        "rmdir /tmp/.stash",
+        "mount -o remount,ro /tmp",
+        "mount -o remount,bind,ro /",
+        # After the binds: the shell's working directory would still be the writable tree.
+        f"cd {q(str(working_tree))}",
+        f"exec setpriv --reuid={NOBODY} --regid={NOBODY} --clear-groups --inh-caps=-all "
+        f'--bounding-set=-all -- "$@"',
+    ]
+    return "\n".join(lines)
+
+
+def sandboxed(working_tree: Path, volumes: Mapping[str, str]) -> list[str]:
+    """The command line to put before a command to run it in the sandbox. ``volumes``:
+    {path: tmpfs size}, the only writable places. The interpreter running the tests (its
+    installation and its virtual environment) stays readable."""
+    unshare, _ = require_sandbox()
+    needed = sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()})
+    needed = [path for path in needed if not path.is_relative_to(working_tree)]
+    script = _script(working_tree, volumes, needed)
+    return [unshare, "--mount", "--propagation", "private", "sh", "-c", script, "sandbox"]
