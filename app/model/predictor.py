@@ -86,7 +86,7 @@ class Predictor:
 
         Raises a :class:`~app.model.errors.ModelError` subclass when anything does not match.
         """
-        card = card or ModelCard.load(model_dir / CARD_FILE)
+        card = card if card is not None else ModelCard.load(model_dir / CARD_FILE)
         path = model_dir / card.model_file
         try:
             data = path.read_bytes()
