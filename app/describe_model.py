@@ -180,12 +180,14 @@ def describe(
             "positive_rate": round(float(labels.mean()), 6),
         }}  # fmt: skip
     ModelCard.from_dict(card)  # what the service will refuse, refused now
-    profile = {"model_version": card["version"]} | build_profile(contract, columns, probabilities)
+    profile = build_profile(contract, columns, probabilities, model_version=card["version"])
 
     out.mkdir(parents=True, exist_ok=True)
     (out / MODEL_FILE).write_bytes(text)
     (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-    (out / PROFILE_FILE).write_text(json.dumps(profile, indent=2) + "\n", encoding="utf-8")
+    (out / PROFILE_FILE).write_text(
+        json.dumps(profile.to_dict(), indent=2) + "\n", encoding="utf-8"
+    )
     return card
 
 

@@ -1,5 +1,7 @@
-"""The composition root: ``create_app(settings)`` wires every part; the lifespan starts what
-must start per worker after fork (tracing's export thread, the model).
+"""The composition root: ``create_app(settings)`` reads the model directory's card and
+reference profile once and wires every part; :class:`ServiceState` is what one worker holds;
+the lifespan starts what must start per worker after fork (tracing's export thread, the model,
+the drift loop) and stops it.
 
 gunicorn calls ``app.main:create_server_app()`` in each worker after fork, so the model, the
 metrics files and every thread are created per worker, never in the master.
@@ -12,11 +14,9 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-import numpy as np
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -24,7 +24,6 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from app.api.admission import Admission
 from app.api.body_limit import BodyLimit
 from app.api.connection_close import CloseConnectionsWhileDraining
-from app.api.deps import ServiceState
 from app.api.errors import failure_label_pairs, install_error_handlers
 from app.api.ports import split_ports
 from app.api.routes import (
@@ -36,19 +35,15 @@ from app.api.routes import (
 from app.api.schemas import build_schemas
 from app.api.worker_pid_header import WorkerPidHeader
 from app.drain_flag import DrainFlag
-from app.drift.binning import Binner
-from app.drift.monitor import DriftMonitor
-from app.drift.recorder import DriftRecorder
-from app.drift.reference import load_profile
-from app.drift.report import DriftAnalysis
-from app.drift.store import open_counts
+from app.drift.assembly import Drift, assemble_drift
 from app.loop_lag import LoopLag
 from app.model.card import CARD_FILE, PROFILE_FILE, ModelCard
 from app.model.errors import ModelError
 from app.model.predictor import Predictor, threads_per_call
+from app.model.profile import ReferenceProfile
 from app.settings import Settings
 from app.telemetry.drift_collector import DriftCollector
-from app.telemetry.exposition import histogram_bucket_counts, multiprocess_dir
+from app.telemetry.exposition import multiprocess_dir
 from app.telemetry.http_labels import RouteLabels
 from app.telemetry.logging import (
     RequestLog,
@@ -90,17 +85,34 @@ def freeze_long_lived_objects() -> None:
     gc.freeze()
 
 
+@dataclass
+class ServiceState:
+    """What one worker holds; the API reads it as :class:`app.api.deps.WorkerState`.
+    ``predictor`` is set by the lifespan once the model is loaded."""
+
+    settings: Settings
+    card: ModelCard
+    metrics: Metrics
+    tracer_ref: TracerRef
+    drift: Drift
+    span_exporter: SpanExporter | None = None
+    request_log: RequestLog | None = None
+    predictor: Predictor | None = None
+    load_error: str | None = None
+    # Set by the master on SIGTERM (shared by every worker); never set without a master.
+    drain: DrainFlag = field(default_factory=DrainFlag)
+    # Measured by a task the lifespan starts; admission reads it on every prediction request.
+    loop_lag: LoopLag = field(default_factory=lambda: LoopLag(0.01))
+
+
 async def _load_model(state: ServiceState) -> Predictor | None:
+    """The model of the card the app was built for (the card is not read again)."""
     settings = state.settings
     try:
         predictor = await run_in_threadpool(
-            Predictor.load, settings.model_dir, threads_per_call(settings.model_threads)
-        )
-        if predictor.version != state.card.version:
-            raise ModelError(
-                f"model card changed under the service: built for {state.card.version}, "
-                f"loaded {predictor.version}"
-            )
+            Predictor.load, settings.model_dir, threads_per_call(settings.model_threads),
+            state.card,
+        )  # fmt: skip
     except ModelError as exc:
         # Stay alive and unready: /readyz says why, and the orchestrator keeps traffic away.
         state.load_error = str(exc)
@@ -148,8 +160,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if predictor is not None:
         state.predictor = predictor
         state.metrics.set_model_ready(True)
-    if state.drift_monitor is not None:
-        state.drift_monitor.start()
+    drift_monitor = state.drift.monitor
+    if drift_monitor is not None:
+        drift_monitor.start()
     lag = state.loop_lag
     periodic = [
         asyncio.create_task(lag.run()),
@@ -168,20 +181,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if request_log is not None:
         request_log.flush()
     state.metrics.set_model_ready(False)
-    if state.drift_monitor is not None:
-        await state.drift_monitor.stop(settings.drift.stop_timeout_seconds)
+    if drift_monitor is not None:
+        await drift_monitor.stop(settings.drift.stop_timeout_seconds)
     state.predictor = None
     if tracing is not None:
         await run_in_threadpool(tracing.shutdown, settings.tracing.flush_timeout_seconds)
 
 
-def _metrics(settings: Settings, card: ModelCard, profile: dict[str, Any]) -> Metrics:
+def _metrics(settings: Settings, card: ModelCard, profile: ReferenceProfile) -> Metrics:
     trained_at = datetime.fromisoformat(card.trained_at.replace("Z", "+00:00")).timestamp()
     labels = ModelLabels(
         version=card.version,
         short_sha=card.short_sha,
         trained_at_seconds=trained_at,
-        probability_edges=tuple(profile["prediction"]["edges"]),
+        probability_edges=profile.prediction.edges,
         outcomes=(card.output.positive_outcome, card.output.negative_outcome),
     )
     return Metrics(
@@ -189,50 +202,6 @@ def _metrics(settings: Settings, card: ModelCard, profile: dict[str, Any]) -> Me
         request_buckets_seconds=settings.request_latency_buckets_seconds,
         inference_buckets_seconds=settings.latency_buckets_seconds,
     )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class DriftParts:
-    recorder: DriftRecorder
-    monitor: DriftMonitor
-    collector: DriftCollector
-    report: Callable[[], dict[str, Any]]
-
-
-def _drift(
-    settings: Settings, card: ModelCard, profile: dict[str, Any], metrics: Metrics
-) -> DriftParts:
-    binner = Binner(card.contract, profile)
-    directory = multiprocess_dir()
-    recorder = DriftRecorder(binner, open_counts(directory, card.version, binner.size))
-    thresholds = settings.drift.thresholds()
-    analysis = DriftAnalysis(binner, profile, thresholds)
-
-    def snapshot() -> np.ndarray:
-        """The pod's cumulative counts: feature bins (drift files), then prediction bins (the
-        probability histogram)."""
-        prediction = histogram_bucket_counts(
-            metrics, "glassbox_prediction_probability", {"model_version": card.version}
-        )
-        return analysis.combine(recorder.totals(), prediction)
-
-    monitor = DriftMonitor(
-        analysis=analysis, snapshot=snapshot, windows_s=settings.drift.windows_seconds,
-        interval_s=settings.drift.interval_seconds, directory=directory,
-        model_version=card.version,
-    )  # fmt: skip
-
-    def report() -> dict[str, Any]:
-        published = monitor.report() or {
-            "computed_at": None, "leader_pid": None, "windows": None,
-            "interval_seconds": settings.drift.interval_seconds,
-            "thresholds": thresholds.as_dict(),
-        }  # fmt: skip
-        return {**published, "model_version": card.version,
-                "since_start": analysis.section(snapshot())}  # fmt: skip
-
-    collector = DriftCollector(card.version, analysis, snapshot, monitor.report)
-    return DriftParts(recorder, monitor, collector, report)
 
 
 def create_server_app() -> FastAPI:
@@ -251,11 +220,13 @@ def create_app(
     settings = settings or Settings()
     configure_logging(settings.log.level, settings.log.format)
     route_lightgbm_logs()
+    # The card and the profile are read here, once per worker; the lifespan loads the model
+    # against this card.
     card = ModelCard.load(settings.model_dir / CARD_FILE)
-    profile = load_profile(settings.model_dir / PROFILE_FILE)
+    profile = ReferenceProfile.load(settings.model_dir / PROFILE_FILE, card.contract)
     schemas = build_schemas(card, settings.max_batch_rows)
     metrics = _metrics(settings, card, profile)
-    drift = _drift(settings, card, profile, metrics)
+    drift = assemble_drift(card, profile, settings.drift, multiprocess_dir())
     tracer_ref = TracerRef()
     app = FastAPI(
         title="Glassbox",
@@ -267,10 +238,8 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     state = app.state.service = ServiceState(
-        settings=settings, card=card, metrics=metrics, tracer_ref=tracer_ref,
-        span_exporter=span_exporter,
-        drift_monitor=drift.monitor if settings.drift.enabled else None,
-        drain=DrainFlag.open(multiprocess_dir()),
+        settings=settings, card=card, metrics=metrics, tracer_ref=tracer_ref, drift=drift,
+        span_exporter=span_exporter, drain=DrainFlag.open(multiprocess_dir()),
         loop_lag=LoopLag(settings.overload.lag_probe_interval_seconds),
     )  # fmt: skip
     # Static routes: a response sent before routing (a declared body too large) is counted
@@ -281,11 +250,9 @@ def create_app(
     )
     # Routes go on the app's own router, the predictions first: an included router is one more
     # layer of matching on every request.
-    add_prediction_routes(
-        app.router, state, schemas, drift.recorder if settings.drift.enabled else None
-    )
+    add_prediction_routes(app.router, state, schemas, drift.recorder, metrics, tracer_ref, settings)
     add_drift_routes(app.router, drift.report)
-    add_operations_routes(app.router, metrics, [drift.collector])
+    add_operations_routes(app.router, metrics, [DriftCollector(drift)])
     # Middleware added last runs first: telemetry sees every response, the 413s included.
     app.add_middleware(
         BodyLimit,

@@ -1,10 +1,11 @@
 """Issue 7's microbenchmark: what recording one request's drift bins costs, in-process.
 
-Built as the service builds it (``app.main._drift``): a ``Binner`` over the card's contract and
-reference profile, a ``DriftRecorder`` over in-memory counts (dev, tests) or a worker's
-memory-mapped counts file (``SharedCounts``, what gunicorn workers use), rows encoded by
-``Predictor.encode`` as the handler hands them over. Timed on the servers' core before any
-server exists, like the raw model.
+Built as the service builds it (``app.drift.assembly.assemble_drift``): a ``Binner`` over the
+card's contract and reference profile, a ``DriftRecorder`` over in-memory counts (dev, tests) or
+a worker's memory-mapped counts file (``SharedCounts``, what gunicorn workers use), rows encoded
+by ``Predictor.encode`` and their probabilities as the handler hands them over: each call counts
+the features' bins and the prediction's. Timed on the servers' core before any server exists,
+like the raw model.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ import numpy as np
 
 from app.drift.binning import Binner
 from app.drift.recorder import DriftRecorder
-from app.drift.reference import load_profile
 from app.drift.store import MemoryCounts, SharedCounts
 from app.model.card import PROFILE_FILE
 from app.model.predictor import Predictor
+from app.model.profile import ReferenceProfile
 from bench.raw_model import latency, on_core, per_call_us
 from bench.workload import SEED
 from examples.churn.generator import generate
@@ -39,9 +40,11 @@ def measure(model_dir: Path, core: int, seconds: float = 0.5) -> dict[str, Any]:
 
 def _measure(model_dir: Path, seconds: float) -> dict[str, dict[str, float]]:
     predictor = Predictor.load(model_dir, num_threads=1)
-    binner = Binner(predictor.card.contract, load_profile(model_dir / PROFILE_FILE))
+    contract = predictor.card.contract
+    binner = Binner(contract, ReferenceProfile.load(model_dir / PROFILE_FILE, contract))
     records = list(generate(BATCH_ROWS, SEED).records())
     matrices = {1: predictor.encode(records[:1]), BATCH_ROWS: predictor.encode(records)}
+    probabilities = {rows: predictor.predict_matrix(m) for rows, m in matrices.items()}
     out: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="glassbox-bench-drift-") as directory:
         stores: dict[str, MemoryCounts | SharedCounts] = {
@@ -52,7 +55,9 @@ def _measure(model_dir: Path, seconds: float) -> dict[str, dict[str, float]]:
             recorder = DriftRecorder(binner, store)
             for rows, matrix in matrices.items():
                 before = recorder.totals()
-                samples = per_call_us(partial(recorder.record, matrix), seconds)
+                samples = per_call_us(
+                    partial(recorder.record, matrix, probabilities[rows]), seconds
+                )
                 _check_counted(recorder.totals() - before, matrix, binner)
                 stats = latency(samples)
                 out[f"{store_name} x{rows}"] = {
@@ -65,10 +70,10 @@ def _measure(model_dir: Path, seconds: float) -> dict[str, dict[str, float]]:
 
 
 def _check_counted(added: np.ndarray, matrix: np.ndarray, binner: Binner) -> None:
-    """Every call counted every feature of every row once: a recorder that skipped work would
-    look fast."""
-    features = len(binner.features)
-    if added.sum() % (matrix.shape[0] * features) != 0:
+    """Every call counted every feature of every row and its prediction once: a recorder that
+    skipped work would look fast."""
+    per_row = len(binner.features) + 1
+    if added.sum() % (matrix.shape[0] * per_row) != 0:
         raise RuntimeError(f"drift recorder counted {added.sum()} bins, not a multiple of a call's")
 
 

@@ -3,11 +3,14 @@
 import asyncio
 import gc
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from app.main import every
+from app.model.card import CARD_FILE, MODEL_FILE, PROFILE_FILE
 from tests.api.conftest import make_client
+from tests.support.file_opens import opened_files
 
 
 def test_a_periodic_action_that_fails_keeps_running() -> None:
@@ -47,3 +50,15 @@ def test_gc_freeze_can_be_switched_off() -> None:
     with make_client(server={"gc_freeze": False}) as client:
         assert client.get("/readyz").status_code == 200
         assert gc.get_freeze_count() == 0
+
+
+def test_a_worker_reads_its_card_profile_and_model_once(model_copy: Path) -> None:
+    """The app is built on the card and profile it read; the lifespan loads the model against
+    that card rather than reading it again."""
+    with opened_files(model_copy) as opened, make_client(model_copy) as client:
+        assert client.get("/readyz").status_code == 200
+        assert client.post("/predict", json={"age": 30, "signup_month": "June"}).status_code == 200
+        assert client.get("/drift").status_code == 200
+    assert opened == {
+        (model_copy / name).resolve(): 1 for name in (CARD_FILE, PROFILE_FILE, MODEL_FILE)
+    }

@@ -18,15 +18,18 @@ from fastapi.responses import JSONResponse
 from prometheus_client.registry import Collector
 
 from app.api.admission import deadline_of
-from app.api.deps import ServiceState, StateDep
+from app.api.deps import StateDep, WorkerState, ready_predictor
 from app.api.errors import ClientDisconnectedError, DeadlineExceededError
 from app.api.schemas import ErrorOut, Schemas
 from app.api.work_budget import WorkBudget
 from app.drift.recorder import DriftRecorder
+from app.drift.report import DriftView
 from app.model.predictor import Predictions, Predictor
+from app.settings import Settings
 from app.telemetry.exposition import render
 from app.telemetry.metrics import Metrics
 from app.telemetry.request_context import RequestRecord, current_request
+from app.telemetry.tracing import TracerRef
 
 PREDICT_ROUTE = "/predict"
 BATCH_ROUTE = "/predict/batch"
@@ -70,7 +73,13 @@ def json_response(content: Any) -> Response:
 
 
 def add_prediction_routes(
-    router: APIRouter, state: ServiceState, schemas: Schemas, drift: DriftRecorder | None
+    router: APIRouter,
+    state: WorkerState,
+    schemas: Schemas,
+    drift: DriftRecorder | None,
+    metrics: Metrics,
+    tracer_ref: TracerRef,
+    settings: Settings,
 ) -> None:
     """``POST /predict`` and ``POST /predict/batch``.
 
@@ -78,10 +87,8 @@ def add_prediction_routes(
     ``state`` (a closure) rather than a FastAPI dependency (~20 µs each), and return orjson bytes
     rather than a response model to validate and serialize (~10 µs).
     """
-    metrics = state.metrics
-    tracer_ref = state.tracer_ref
-    threadpool_min_rows = state.settings.threadpool_min_rows
-    overload = state.settings.overload
+    threadpool_min_rows = settings.threadpool_min_rows
+    overload = settings.overload
     chunk_rows, chunk_delay_s = overload.batch_chunk_rows, overload.test_chunk_delay_seconds
     # Typed Any: mypy cannot follow models generated from the card.
     Row: Any = schemas.row
@@ -131,7 +138,7 @@ def add_prediction_routes(
         if drift is not None:
             # Before the response is sent: a count survives a kill -9 once the client has its
             # answer. On the event loop thread: one writer per worker file.
-            drift.record(predictions.features)
+            drift.record(predictions.features, predictions.probabilities)
         return predictions
 
     @router.post(
@@ -140,7 +147,7 @@ def add_prediction_routes(
         "or null optional features are missing.",
     )  # fmt: skip
     async def predict(row: Row, request: Request) -> Response:
-        predictor = state.ready_predictor()
+        predictor = ready_predictor(state)
         if time.monotonic() > deadline_of(request.scope):
             # It waited past its deadline before the app could read it: its client has given up.
             raise DeadlineExceededError
@@ -166,7 +173,7 @@ def add_prediction_routes(
         "row rejects all.",
     )  # fmt: skip
     async def predict_batch(batch: Batch, request: Request) -> Response:
-        predictor = state.ready_predictor()
+        predictor = ready_predictor(state)
         record = current_request()
         rows = [row.__dict__ for row in batch.rows]
         metrics.observe_batch_size(len(rows))
@@ -202,14 +209,14 @@ def add_prediction_routes(
         return json_response({"model_version": version, "predictions": outputs})
 
 
-def add_drift_routes(router: APIRouter, report: Callable[[], dict[str, Any]]) -> None:
+def add_drift_routes(router: APIRouter, report: Callable[[], DriftView]) -> None:
     @router.get(DRIFT_ROUTE, tags=["drift"])
     def drift() -> dict[str, Any]:
         """Drift of the pod's traffic against the reference profile, per feature and for the
         prediction: counts, PSI, Jensen-Shannon distance, chi-square (categorical), missing
         rates and the reference vs observed proportions. Cumulative since the pod started."""
         # A plain def: merging the workers' counts reads files, so it runs on a thread.
-        return report()
+        return report().as_dict()
 
 
 def add_operations_routes(

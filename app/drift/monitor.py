@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import threading
@@ -23,12 +22,13 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import structlog
 
-from app.drift.report import DriftAnalysis
+from app.drift.report import DriftAnalysis, PublishedReport, WindowReport
+from app.drift.status import Status
 from app.drift.windows import History, Snapshot
 
 logger = logging.getLogger("glassbox.drift")
@@ -120,19 +120,22 @@ class DriftMonitor:
         self.clock = clock
         self.lock = LeaderLock(directory)
         self.history = History(max(self.windows_s))
-        self._published: dict[str, Any] | None = None
+        self._published: PublishedReport | None = None
         self._task: asyncio.Task[None] | None = None
 
     # --- serving ------------------------------------------------------------------------------
-    def report(self) -> dict[str, Any] | None:
-        """The last published report (the same for every worker), or None before the first."""
+    def report(self) -> PublishedReport | None:
+        """The last published report (the same for every worker), or None before the first
+        (and for a torn file, or one of another model)."""
         if self.directory is None:
             return self._published
         try:
-            report: dict[str, Any] = json.loads((self.directory / REPORT_FILE).read_text())
-        except (OSError, ValueError):
+            report = PublishedReport.model_validate_json(
+                (self.directory / REPORT_FILE).read_bytes()
+            )
+        except (OSError, ValueError):  # pydantic's ValidationError is a ValueError
             return None
-        if report.get("model_version") != self.model_version:
+        if report.model_version != self.model_version:
             return None
         return report
 
@@ -158,7 +161,7 @@ class DriftMonitor:
             except Exception:
                 logger.exception("drift computation failed; retrying at the next interval")
 
-    def tick(self) -> dict[str, Any]:
+    def tick(self) -> PublishedReport:
         """One computation (the leader's): snapshot, windows, statuses, publish."""
         if len(self.history) == 0:
             self._start_history()
@@ -167,21 +170,22 @@ class DriftMonitor:
         for seconds in self.windows_s:
             counts = self.history.window(now, seconds)
             section = self.analysis.section(counts.counts)
-            windows[window_name(seconds)] = {
-                "seconds": seconds,
-                "covered_seconds": round(counts.covered_seconds, 3),
-                **section,
-            }
+            windows[window_name(seconds)] = WindowReport(
+                seconds=seconds,
+                covered_seconds=round(counts.covered_seconds, 3),
+                features=section.features,
+                prediction=section.prediction,
+            )
         self.history.add(now)
-        report = {
-            "model_version": self.model_version,
-            "computed_at": datetime.fromtimestamp(now.at, UTC).isoformat().replace("+00:00", "Z"),
-            "computed_at_seconds": now.at,
-            "leader_pid": os.getpid(),
-            "interval_seconds": self.interval_s,
-            "thresholds": self.analysis.thresholds.as_dict(),
-            "windows": windows,
-        }
+        report = PublishedReport(
+            model_version=self.model_version,
+            computed_at=datetime.fromtimestamp(now.at, UTC).isoformat().replace("+00:00", "Z"),
+            computed_at_seconds=now.at,
+            leader_pid=os.getpid(),
+            interval_seconds=self.interval_s,
+            thresholds=self.analysis.thresholds,
+            windows=windows,
+        )
         self._log_changes(self.report() if self.directory else self._published, report)
         self._publish(report)
         return report
@@ -193,28 +197,28 @@ class DriftMonitor:
         if len(self.history) == 0:
             self.history.add(Snapshot(self.clock(), np.zeros(self.analysis.size, dtype=np.int64)))
 
-    def _publish(self, report: dict[str, Any]) -> None:
+    def _publish(self, report: PublishedReport) -> None:
         self._published = report
         if self.directory is None:
             return
         tmp = self.directory / (REPORT_FILE + ".tmp")
-        tmp.write_text(json.dumps(report))
+        tmp.write_bytes(report.model_dump_json().encode())
         tmp.replace(self.directory / REPORT_FILE)
         self.history.save(self.directory / HISTORY_FILE)
 
     @staticmethod
-    def _log_changes(previous: dict[str, Any] | None, report: dict[str, Any]) -> None:
-        for window, section in report["windows"].items():
-            before = (previous or {}).get("windows", {}).get(window, {})
-            entries = {**section["features"], "_prediction": section["prediction"]}
-            old_entries = {**before.get("features", {}), "_prediction": before.get("prediction")}
-            for name, entry in entries.items():
-                old = (old_entries.get(name) or {}).get("status")
-                if old != entry["status"]:
-                    level = "warning" if entry["status"] in ("warning", "drift") else "info"
+    def _log_changes(previous: PublishedReport | None, report: PublishedReport) -> None:
+        for window, section in report.windows.items():
+            before = previous.windows.get(window) if previous is not None else None
+            old_entries = before.entries() if before is not None else {}
+            for name, entry in section.entries().items():
+                old_entry = old_entries.get(name)
+                old = old_entry.status.value if old_entry is not None else None
+                if old != entry.status:
+                    level = "warning" if entry.status in (Status.WARNING, Status.DRIFT) else "info"
                     getattr(events, level)(
                         "drift status changed", logger="glassbox.drift", feature=name,
                         window=window, previous=old,
-                        status=entry["status"], psi=entry["psi"],
-                        js_distance=entry["js_distance"], count=entry["count"],
+                        status=entry.status.value, psi=entry.psi,
+                        js_distance=entry.js_distance, count=entry.count,
                     )  # fmt: skip

@@ -1,28 +1,23 @@
-"""The reference profile: what the training population looked like, as bin proportions.
-
-Numeric features are binned on training quantiles with open outer bins, so values beyond the
-training range still land somewhere: bin 0 is (-inf, e1), bin i is [e_i, e_{i+1}), the last bin
-is [e_k, +inf). Categorical and boolean features are binned by value in card order. Missing
-values are counted apart (``missing_rate``); proportions are over the values present.
-
-The predicted probability is binned on its deciles too, but with Prometheus' histogram convention
-(``closed: "right"``: bin i is (e_{i-1}, e_i], a value equal to an edge falls in the bin below),
-so the prediction histogram on /metrics counts exactly these bins and nothing records it twice.
-"""
+"""Making a reference profile from a population: decile edges and bin proportions per feature,
+and the predicted probabilities' deciles (the format, typed and checked, is
+``app/model/profile.py``'s :class:`~app.model.profile.ReferenceProfile`)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
 from app.model.contract import FeatureContract, FeatureKind
+from app.model.profile import (
+    CategoricalBins,
+    NumericBins,
+    ReferenceProfile,
+    categories_of,
+)
 
 QUANTILES = tuple(i / 10 for i in range(1, 10))
-BOOLEAN_CATEGORIES = ("false", "true")
 _DECIMALS = 6
 
 
@@ -51,17 +46,14 @@ def _proportions(counts: np.ndarray) -> list[float]:
     return [round(float(c) / float(total), _DECIMALS) for c in counts]
 
 
-def categories_of(kind: FeatureKind, categories: tuple[str, ...]) -> tuple[str, ...]:
-    return BOOLEAN_CATEGORIES if kind is FeatureKind.BOOLEAN else categories
-
-
 def build_profile(
     contract: FeatureContract,
     columns: Mapping[str, np.ndarray],
     probabilities: np.ndarray,
-) -> dict[str, Any]:
+    model_version: str | None = None,
+) -> ReferenceProfile:
     """The profile of a population given column-wise (NaN / None for missing)."""
-    features: dict[str, Any] = {}
+    features: dict[str, NumericBins | CategoricalBins] = {}
     for feature in contract:
         column = columns[feature.name]
         n = len(column)
@@ -69,13 +61,13 @@ def build_profile(
             values = np.asarray(column, dtype=np.float64)
             edges = quantile_edges(values)
             counts = numeric_bin_counts(values, edges)
-            features[feature.name] = {
-                "type": "numeric",
-                "closed": "left",
-                "edges": edges,
-                "proportions": _proportions(counts),
-                "missing_rate": round(float(np.isnan(values).mean()), _DECIMALS),
-            }
+            features[feature.name] = NumericBins(
+                type="numeric",
+                closed="left",
+                edges=tuple(edges),
+                proportions=tuple(_proportions(counts)),
+                missing_rate=round(float(np.isnan(values).mean()), _DECIMALS),
+            )
         else:
             labels = categories_of(feature.kind, feature.categories)
             raw = column.tolist()
@@ -86,25 +78,23 @@ def build_profile(
                 else present
             )
             counts = np.array([keyed.count(label) for label in labels])
-            features[feature.name] = {
-                "type": "categorical",
-                "categories": list(labels),
-                "proportions": _proportions(counts),
-                "missing_rate": round(1.0 - len(present) / n, _DECIMALS) if n else 0.0,
-            }
+            features[feature.name] = CategoricalBins(
+                type="categorical",
+                categories=labels,
+                proportions=tuple(_proportions(counts)),
+                missing_rate=round(1.0 - len(present) / n, _DECIMALS) if n else 0.0,
+            )
     edges = quantile_edges(probabilities, decimals=4)
-    prediction = {
-        "type": "numeric",
-        "closed": "right",
-        "edges": edges,
-        "proportions": _proportions(numeric_bin_counts(probabilities, edges, closed="right")),
-        "missing_rate": 0.0,
-    }
-    return {"rows": len(probabilities), "features": features, "prediction": prediction}
-
-
-def load_profile(path: Path) -> dict[str, Any]:
-    doc = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(doc, dict) or "features" not in doc or "prediction" not in doc:
-        raise ValueError(f"{path} is not a reference profile")
-    return doc
+    prediction = NumericBins(
+        type="numeric",
+        closed="right",
+        edges=tuple(edges),
+        proportions=tuple(_proportions(numeric_bin_counts(probabilities, edges, closed="right"))),
+        missing_rate=0.0,
+    )
+    return ReferenceProfile(
+        model_version=model_version,
+        rows=len(probabilities),
+        features=features,
+        prediction=prediction,
+    )

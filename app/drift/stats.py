@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import chisquare
 
@@ -63,14 +64,21 @@ def chi_square(reference: np.ndarray, counts: np.ndarray, epsilon: float = EPSIL
     return ChiSquare(float(result.statistic), float(result.pvalue))
 
 
-@dataclass(frozen=True)
-class FeatureDrift:
-    """One feature (or the prediction) against its reference."""
+class Bin(BaseModel):
+    """One value bin: its label, the reference's proportion and the observed one."""
 
-    name: str
-    labels: tuple[str, ...]
-    reference: tuple[float, ...]
-    observed: tuple[float, ...]
+    model_config = ConfigDict(frozen=True)
+
+    bin: str
+    reference: float
+    observed: float
+
+
+class FeatureDrift(BaseModel):
+    """One feature (or the prediction) against its reference, as the drift report shows it."""
+
+    model_config = ConfigDict(frozen=True)
+
     count: int  # values present
     missing: int
     psi: float | None
@@ -78,27 +86,10 @@ class FeatureDrift:
     chi_square: ChiSquare | None
     missing_rate: float | None
     missing_rate_difference: float | None
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "count": self.count,
-            "missing": self.missing,
-            "psi": self.psi,
-            "js_distance": self.js_distance,
-            "chi_square": None if self.chi_square is None else {
-                "statistic": self.chi_square.statistic, "p_value": self.chi_square.p_value,
-            },
-            "missing_rate": self.missing_rate,
-            "missing_rate_difference": self.missing_rate_difference,
-            "bins": [
-                {"bin": label, "reference": ref, "observed": obs}
-                for label, ref, obs in zip(self.labels, self.reference, self.observed, strict=True)
-            ],
-        }  # fmt: skip
+    bins: tuple[Bin, ...]
 
 
 def compare(
-    name: str,
     labels: tuple[str, ...],
     reference: tuple[float, ...],
     counts: np.ndarray,
@@ -115,10 +106,6 @@ def compare(
     observed = proportions(counts)
     ref = np.asarray(reference, dtype=np.float64)
     return FeatureDrift(
-        name=name,
-        labels=labels,
-        reference=tuple(reference),
-        observed=tuple(float(x) for x in observed),
         count=present,
         missing=missing,
         psi=psi(ref, observed) if present else None,
@@ -126,4 +113,8 @@ def compare(
         chi_square=chi_square(ref, counts) if present and categorical else None,
         missing_rate=missing / total if total else None,
         missing_rate_difference=missing / total - reference_missing_rate if total else None,
+        bins=tuple(
+            Bin(bin=label, reference=share, observed=float(seen))
+            for label, share, seen in zip(labels, reference, observed, strict=True)
+        ),
     )

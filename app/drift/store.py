@@ -1,4 +1,5 @@
-"""Where a worker's drift bin counts live, and how a pod's total is read.
+"""Where a worker's drift bin counts live (its rows' features' bins and its predictions' bins,
+in the binner's layout), and how a pod's total is read.
 
 In multiprocess mode every worker writes its own memory-mapped file in the multiprocess
 directory (``drift_<model version>_<pid>.counts``, int64 per bin). A write lands in the page
@@ -29,6 +30,7 @@ def _add_one_each(cells: memoryview, indices: Iterable[int]) -> None:
 
 class MemoryCounts:
     def __init__(self, size: int) -> None:
+        self.size = size
         self._counts = np.zeros(size, dtype=np.int64)
         self._cells = self._counts.data
 

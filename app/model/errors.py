@@ -15,3 +15,7 @@ class ModelIntegrityError(ModelError):
 
 class ModelLoadError(ModelError):
     """The model file is not a complete LightGBM text model matching its card."""
+
+
+class ProfileError(ModelError):
+    """The reference profile is missing, unreadable, malformed or does not fit its card."""

@@ -77,12 +77,16 @@ class Predictor:
         )
 
     @classmethod
-    def load(cls, model_dir: Path, num_threads: int | None = 1) -> Predictor:
-        """Read the card, verify the model file against it and load the booster.
+    def load(
+        cls, model_dir: Path, num_threads: int | None = 1, card: ModelCard | None = None
+    ) -> Predictor:
+        """Verify the model file against the card and load the booster. ``card`` is the
+        directory's card when it has been read already (the service reads it once, at start);
+        without it, it is read here.
 
         Raises a :class:`~app.model.errors.ModelError` subclass when anything does not match.
         """
-        card = ModelCard.load(model_dir / CARD_FILE)
+        card = card if card is not None else ModelCard.load(model_dir / CARD_FILE)
         path = model_dir / card.model_file
         try:
             data = path.read_bytes()

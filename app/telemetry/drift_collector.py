@@ -4,45 +4,39 @@ the leader's windowed statistics and statuses.
 Counts are counters, labelled (model_version, feature, bin), merged over every worker's file at
 scrape time; the reference proportions are gauges with the same labels, so Prometheus can compute
 fleet-level drift from the same additive state (``sum by (model_version, feature, bin)``).
-The prediction distribution is recorded once, by the probability histogram; its bins appear here
-as ``feature="_prediction"``, de-cumulated from that histogram at scrape time. The windowed
-gauges come from the one report the pod's leader publishes: one series per feature and window,
-whichever worker is scraped.
+The prediction's bins are drift's own, counted beside the features' (the probability
+histogram's buckets are the same bins, but drift never reads that metric's files): they appear
+here as ``feature="_prediction"``. Everything comes from drift's own counts files, so a scrape
+reads each of them once and merges prometheus_client's files once, in the exposition. The
+windowed gauges come from the one report the pod's leader publishes: one series per feature and
+window, whichever worker is scraped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
-import numpy as np
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from app.drift.report import PREDICTION, DriftAnalysis
-from app.drift.status import Status
+from app.drift.assembly import Drift
+from app.drift.report import PREDICTION
 
 
 class DriftCollector(Collector):
-    def __init__(
-        self,
-        model_version: str,
-        analysis: DriftAnalysis,
-        snapshot: Callable[[], np.ndarray],
-        published: Callable[[], dict[str, Any] | None],
-    ) -> None:
-        self.model_version = model_version
-        self.analysis = analysis
-        self.snapshot = snapshot
-        self.published = published
+    def __init__(self, drift: Drift) -> None:
+        self.drift = drift
+        self.model_version = drift.model_version
+        self.binner = drift.analysis.binner
+        self.thresholds = drift.analysis.thresholds
 
     def _bins(self) -> Iterator[tuple[str, tuple[str, ...], tuple[float, ...], int, int]]:
-        """(feature, labels incl. missing, reference of value bins, start, stop) per feature."""
-        for f in self.analysis.binner.features:
+        """(feature, labels incl. missing, reference of value bins, start, stop) per feature,
+        then the prediction's."""
+        for f in self.binner.features:
             yield f.name, f.labels, f.reference, f.start, f.stop
-        start = self.analysis.binner.size
-        labels = self.analysis.prediction_labels
-        yield PREDICTION, labels, self.analysis.prediction_reference, start, start + len(labels)
+        p = self.binner.prediction
+        yield PREDICTION, p.labels, p.reference, p.start, p.stop
 
     def collect(self) -> Iterator[Metric]:
         version = self.model_version
@@ -61,13 +55,13 @@ class DriftCollector(Collector):
             "Reference share of missing values per feature.",
             labels=["model_version", "feature"],
         )
-        totals = self.snapshot().tolist()
+        totals = self.drift.totals().tolist()
         for name, labels, shares, start, stop in self._bins():
             for label, value in zip(labels, totals[start:stop], strict=True):
                 counts.add_metric([version, name, label], value)
             for label, share in zip(labels, shares, strict=False):
                 reference.add_metric([version, name, label], share)
-        for f in self.analysis.binner.features:
+        for f in self.binner.features:
             missing.add_metric([version, f.name], f.reference_missing_rate)
         yield counts
         yield reference
@@ -94,22 +88,21 @@ class DriftCollector(Collector):
             "glassbox_drift_computed_timestamp_seconds",
             "When the pod's drift report was last computed.", labels=["model_version"],
         )  # fmt: skip
-        report = self.published()
+        report = self.drift.published()
         if report is not None:
-            computed.add_metric([self.model_version], report["computed_at_seconds"])
-            for window, section in report["windows"].items():
-                entries = {**section["features"], PREDICTION: section["prediction"]}
-                for name, entry in entries.items():
+            computed.add_metric([self.model_version], report.computed_at_seconds)
+            for window, section in report.windows.items():
+                for name, entry in section.entries().items():
                     key = [self.model_version, name, window]
-                    samples.add_metric(key, entry["count"])
-                    status.add_metric(key, Status(entry["status"]).level)
-                    if entry["psi"] is not None:
-                        psi.add_metric(key, entry["psi"])
-                        js.add_metric(key, entry["js_distance"])
+                    samples.add_metric(key, entry.count)
+                    status.add_metric(key, entry.status.level)
+                    if entry.psi is not None and entry.js_distance is not None:
+                        psi.add_metric(key, entry.psi)
+                        js.add_metric(key, entry.js_distance)
         yield from (psi, js, samples, status, computed)
 
     def _thresholds(self) -> Iterator[Metric]:
-        t = self.analysis.thresholds
+        t = self.thresholds
         gauge = GaugeMetricFamily(
             "glassbox_drift_threshold", "Thresholds of the drift statuses.",
             labels=["statistic", "level"],

@@ -11,7 +11,6 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import numpy as np
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -95,31 +94,6 @@ class MultiprocessDirCollector(Collector):
             "Files in the multiprocess metrics directory (they accumulate with worker churn).",
             value=files,
         )
-
-
-def histogram_bucket_counts(metrics: Metrics, name: str, labels: dict[str, str]) -> np.ndarray:
-    """Non-cumulative bucket counts of one histogram series, over the whole pod."""
-    path = multiprocess_dir()
-    if path is None:
-        families = list(metrics.registry.collect())
-        accumulated = True
-    else:
-        files = [str(p) for p in path.glob("histogram_*.db")]
-        families = list(MultiProcessCollector.merge(files, accumulate=False))
-        accumulated = False
-    by_bound: dict[float, float] = {}
-    wanted = labels.items()
-    for family in families:
-        if family.name != name:
-            continue
-        for sample in family.samples:
-            if sample.name == name + "_bucket" and wanted <= sample.labels.items():
-                bound = float(sample.labels["le"])
-                by_bound[bound] = by_bound.get(bound, 0.0) + sample.value
-    counts = np.array([by_bound[b] for b in sorted(by_bound)], dtype=np.float64)
-    if accumulated and counts.size:
-        counts = np.diff(counts, prepend=0.0)
-    return counts.astype(np.int64)
 
 
 def render(

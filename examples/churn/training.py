@@ -145,14 +145,12 @@ def train(out_dir: Path, trained_on: date | None = None) -> dict[str, Any]:
             "python": f"{sys.version_info.major}.{sys.version_info.minor}",
         },
     }
-    profile = {"model_version": card["version"]} | build_profile(
-        CONTRACT, holdout.columns, holdout_p
-    )
+    profile = build_profile(CONTRACT, holdout.columns, holdout_p, model_version=card["version"])
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / MODEL_FILE).write_bytes(model_text)
     (out_dir / CARD_FILE).write_text(_dump_json(card), encoding="utf-8")
-    (out_dir / PROFILE_FILE).write_text(_dump_json(profile), encoding="utf-8")
+    (out_dir / PROFILE_FILE).write_text(_dump_json(profile.to_dict()), encoding="utf-8")
     return card
 
 

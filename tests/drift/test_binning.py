@@ -1,5 +1,6 @@
 """Binning: every value lands in the bin an independent np.histogram puts it in, in a batch
-and one row at a time, on either side of every edge."""
+and one row at a time, on either side of every edge; every probability in the bucket
+prometheus_client's own histogram puts it in."""
 
 import json
 import math
@@ -7,21 +8,33 @@ from typing import Any
 
 import numpy as np
 import pytest
+from prometheus_client import CollectorRegistry, Histogram
 
 from app.drift.binning import MISSING, Binner, numeric_labels
 from app.model.encoding import Encoder
+from app.model.profile import ReferenceProfile
 from examples.churn.generator import CONTRACT, SHIFTS, generate
 from tests.conftest import BUNDLED_MODEL_DIR
-from tests.support.drift_oracle import Oracle
+from tests.support.drift_oracle import Oracle, prediction_labels
 
-PROFILE = json.loads((BUNDLED_MODEL_DIR / "reference_profile.json").read_text())
-BINNER = Binner(CONTRACT, PROFILE)
+PROFILE_FILE = BUNDLED_MODEL_DIR / "reference_profile.json"
+PROFILE = json.loads(PROFILE_FILE.read_text())  # the oracle's: the file as JSON
+BINNER = Binner(CONTRACT, ReferenceProfile.load(PROFILE_FILE, CONTRACT))
 ENCODER = Encoder(CONTRACT)
 ORACLE = Oracle(BUNDLED_MODEL_DIR)
 
 
+def probabilities(rows: int, seed: int = 0) -> np.ndarray:
+    """Stand-in predicted probabilities (these tests bin; they need no model)."""
+    return np.random.default_rng(seed).random(rows)
+
+
+def counts(matrix: np.ndarray) -> np.ndarray:
+    return BINNER.counts(matrix, probabilities(len(matrix)))
+
+
 def binned(records: list[dict[str, Any]]) -> dict[str, tuple[list[int], int]]:
-    totals = BINNER.counts(ENCODER.encode_rows(records))
+    totals = counts(ENCODER.encode_rows(records))
     return {
         f.name: (totals[f.start : f.stop - 1].tolist(), int(totals[f.stop - 1]))
         for f in BINNER.features
@@ -59,8 +72,11 @@ def test_edges_bounds_and_out_of_range_values_match_too() -> None:
 def test_one_row_and_a_batch_bin_the_same() -> None:
     records = list(generate(50, seed=9).records())
     matrix = ENCODER.encode_rows(records)
-    one_by_one = sum(BINNER.counts(ENCODER.encode_row(r)) for r in records)
-    assert np.array_equal(one_by_one, BINNER.counts(matrix))
+    p = probabilities(len(records))
+    one_by_one = sum(
+        BINNER.counts(ENCODER.encode_row(r), p[i : i + 1]) for i, r in enumerate(records)
+    )
+    assert np.array_equal(one_by_one, BINNER.counts(matrix, p))
     for i, record in enumerate(records):
         assert np.array_equal(BINNER.indices(ENCODER.encode_row(record))[0],
                               BINNER.indices(matrix)[i])  # fmt: skip
@@ -70,22 +86,63 @@ def test_one_row_and_a_batch_bin_the_same() -> None:
 def test_the_one_row_path_bins_as_the_vectorized_one(source: str) -> None:
     records = list(generate(500, seed=3).records()) if source == "generated" else edge_records()
     matrix = ENCODER.encode_rows(records)
+    p = probabilities(len(records))
+    predictions = BINNER.prediction_indices(p)
     for i, row in enumerate(matrix.tolist()):
-        assert BINNER.row_indices(row) == BINNER.indices(matrix)[i].tolist()
+        assert BINNER.row_indices(row, float(p[i])) == [
+            *BINNER.indices(matrix)[i].tolist(),
+            int(predictions[i]),
+        ]
 
 
 def test_counts_of_a_merge_are_the_merge_of_counts() -> None:
     a = list(generate(400, seed=1).records())
     b = list(generate(300, seed=2, population=SHIFTS["older"]).records())
-    both = BINNER.counts(ENCODER.encode_rows(a + b))
-    assert np.array_equal(both, BINNER.counts(ENCODER.encode_rows(a)) +
-                          BINNER.counts(ENCODER.encode_rows(b)))  # fmt: skip
+    pa, pb = probabilities(len(a), seed=1), probabilities(len(b), seed=2)
+    both = BINNER.counts(ENCODER.encode_rows(a + b), np.concatenate([pa, pb]))
+    assert np.array_equal(both, BINNER.counts(ENCODER.encode_rows(a), pa) +
+                          BINNER.counts(ENCODER.encode_rows(b), pb))  # fmt: skip
 
 
 def test_layout_has_a_missing_bin_per_feature() -> None:
     assert all(f.labels[-1] == MISSING for f in BINNER.features)
-    assert BINNER.size == sum(len(f.labels) for f in BINNER.features)
+    assert BINNER.size == sum(len(f.labels) for f in BINNER.features) + len(
+        BINNER.prediction.labels
+    )
     assert BINNER.feature("autopay").labels == ("false", "true", MISSING)
+
+
+def test_the_prediction_s_bins_come_last_with_the_histogram_s_labels() -> None:
+    assert BINNER.prediction.start == BINNER.features[-1].stop
+    assert BINNER.prediction.stop == BINNER.size
+    assert list(BINNER.prediction.labels) == prediction_labels(PROFILE["prediction"]["edges"])
+    assert list(BINNER.prediction.reference) == PROFILE["prediction"]["proportions"]
+
+
+def around_every_prediction_edge() -> list[float]:
+    edges = PROFILE["prediction"]["edges"]
+    around = [v for e in edges for v in (math.nextafter(e, -math.inf), e, math.nextafter(e, 1))]
+    return [0.0, 1.0, *around, *probabilities(500, seed=4).tolist()]
+
+
+def test_probabilities_land_in_the_bucket_prometheus_client_s_histogram_puts_them() -> None:
+    """The prediction's bins are the probability histogram's buckets, closed on the right (an
+    edge belongs to the bin below it), in a batch and one row at a time."""
+    values = around_every_prediction_edge()
+    histogram = Histogram("p", "p", buckets=PROFILE["prediction"]["edges"],
+                          registry=CollectorRegistry())  # fmt: skip
+    for v in values:
+        histogram.observe(v)
+    cumulative = [s.value for s in histogram.collect()[0].samples if s.name == "p_bucket"]
+    expected = np.diff(cumulative, prepend=0.0).astype(int).tolist()
+    nothing = np.full((len(values), len(CONTRACT)), np.nan)
+    p = BINNER.prediction
+    batch = BINNER.counts(nothing, np.array(values))
+    assert batch[p.start : p.stop].tolist() == expected
+    one_by_one = np.zeros(BINNER.size, dtype=np.int64)
+    for row, v in zip(nothing.tolist(), values, strict=True):
+        np.add.at(one_by_one, BINNER.row_indices(row, v), 1)
+    assert one_by_one.tolist() == batch.tolist()
 
 
 def test_numeric_labels_read_as_intervals() -> None:
@@ -122,7 +179,7 @@ def test_values_either_side_of_every_edge_land_in_the_bin_the_edges_say() -> Non
     expected = [bin_by_hand(name, value) for name, value in cases]
     batch = BINNER.indices(matrix)
     assert [int(batch[i, columns[name]]) for i, (name, _) in enumerate(cases)] == expected
-    one_by_one = [BINNER.row_indices(row)[columns[name]]
+    one_by_one = [BINNER.row_indices(row, 0.5)[columns[name]]
                   for row, (name, _) in zip(matrix.tolist(), cases, strict=True)]  # fmt: skip
     assert one_by_one == expected
 
@@ -135,4 +192,4 @@ def test_a_realistic_charge_just_under_an_edge_is_binned_below_it() -> None:
     records = [{"age": 30, "signup_month": "May", "monthly_charges": charge}] * 2
     feature = BINNER.feature("monthly_charges")
     below = feature.start + edges.index(39.09)
-    assert BINNER.counts(ENCODER.encode_rows(records))[below] == 2
+    assert counts(ENCODER.encode_rows(records))[below] == 2

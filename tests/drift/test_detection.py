@@ -11,13 +11,17 @@ import pytest
 from app.drift.binning import Binner
 from app.drift.report import DriftAnalysis
 from app.model.predictor import Predictor
+from app.model.profile import ReferenceProfile
 from app.settings import Settings
 from examples.churn.generator import CONTRACT, SHIFTS, generate
 from tests.conftest import BUNDLED_MODEL_DIR
 
-PROFILE = json.loads((BUNDLED_MODEL_DIR / "reference_profile.json").read_text())
+PROFILE_FILE = BUNDLED_MODEL_DIR / "reference_profile.json"
+PROFILE = json.loads(PROFILE_FILE.read_text())
 THRESHOLDS = Settings().drift.thresholds()  # the service's defaults, min_samples included
-ANALYSIS = DriftAnalysis(Binner(CONTRACT, PROFILE), PROFILE, THRESHOLDS)
+ANALYSIS = DriftAnalysis(
+    Binner(CONTRACT, ReferenceProfile.load(PROFILE_FILE, CONTRACT)), THRESHOLDS
+)
 # shift -> the features its story moves (what must be flagged)
 DOCUMENTED_SHIFTS = {
     "older": {"age"},
@@ -37,8 +41,15 @@ def window_section(predictor: Predictor, population: str, seed: int) -> dict[str
     edges = PROFILE["prediction"]["edges"]
     prediction_counts = np.bincount(np.searchsorted(edges, probabilities, side="left"),
                                     minlength=len(edges) + 1)  # fmt: skip
-    section = ANALYSIS.section(ANALYSIS.combine(ANALYSIS.binner.counts(matrix), prediction_counts))
-    return {**section["features"], "_prediction": section["prediction"]}
+    section = ANALYSIS.section(features_then(ANALYSIS.binner.indices(matrix), prediction_counts))
+    return {name: entry.as_dict() for name, entry in section.entries().items()}
+
+
+def features_then(indices: np.ndarray, prediction_counts: np.ndarray) -> np.ndarray:
+    """The analysis' layout: the features' bin counts (from their flat indices), then the
+    prediction's."""
+    features = np.bincount(indices.ravel(), minlength=ANALYSIS.binner.prediction.start)
+    return np.concatenate([features, prediction_counts])
 
 
 def window(predictor: Predictor, population: str, seed: int) -> dict[str, str]:
@@ -90,5 +101,6 @@ def test_documented_shifts_are_flagged_in_the_first_window(
 def test_a_window_below_the_minimum_gives_no_verdict(predictor: Predictor) -> None:
     customers = generate(THRESHOLDS.min_samples - 1, seed=3, population=SHIFTS["older"])
     matrix = predictor.encoder.encode_columns(customers.columns)
-    section = ANALYSIS.section(ANALYSIS.combine(ANALYSIS.binner.counts(matrix), np.zeros(0)))
+    none = np.zeros(len(ANALYSIS.binner.prediction.labels), dtype=np.int64)
+    section = ANALYSIS.section(features_then(ANALYSIS.binner.indices(matrix), none)).as_dict()
     assert section["features"]["age"]["status"] == "insufficient_data"

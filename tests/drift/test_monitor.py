@@ -18,14 +18,13 @@ from app.drift.binning import Binner
 from app.drift.monitor import LOCK_FILE, DriftMonitor, LeaderLock
 from app.drift.report import DriftAnalysis
 from app.model.encoding import Encoder
+from app.model.profile import ReferenceProfile
 from app.settings import DriftSettings
 from examples.churn.generator import CONTRACT, SHIFTS, generate
 from tests.conftest import BUNDLED_MODEL_DIR
 
-PROFILE = json.loads((BUNDLED_MODEL_DIR / "reference_profile.json").read_text())
-ANALYSIS = DriftAnalysis(
-    Binner(CONTRACT, PROFILE), PROFILE, DriftSettings(min_samples=200).thresholds()
-)
+PROFILE = ReferenceProfile.load(BUNDLED_MODEL_DIR / "reference_profile.json", CONTRACT)
+ANALYSIS = DriftAnalysis(Binner(CONTRACT, PROFILE), DriftSettings(min_samples=200).thresholds())
 ENCODER = Encoder(CONTRACT)
 
 
@@ -37,7 +36,9 @@ class Traffic:
 
     def send(self, population: str, rows: int, seed: int) -> None:
         matrix = ENCODER.encode_columns(generate(rows, seed, SHIFTS[population]).columns)
-        self.counts[: ANALYSIS.binner.size] += ANALYSIS.binner.counts(matrix)
+        # The features' bins only: the prediction's stay at zero.
+        indices = ANALYSIS.binner.indices(matrix).ravel()
+        self.counts += np.bincount(indices, minlength=ANALYSIS.size)
 
     def snapshot(self) -> np.ndarray:
         return self.counts.copy()
@@ -54,7 +55,7 @@ def ticks(leader: DriftMonitor, clock: list[float], seconds: float, every: float
     report = {}
     for _ in range(int(seconds / every)):
         clock[0] += every
-        report = leader.tick()
+        report = leader.tick().as_dict()
     return report
 
 
@@ -79,8 +80,10 @@ def test_every_worker_serves_the_leader_s_report(tmp_path: Path) -> None:
     assert leader.lock.try_acquire()
     assert not follower.lock.try_acquire()
     published = leader.tick()
-    assert follower.report() == json.loads(json.dumps(published))
-    assert follower.report()["leader_pid"] == os.getpid()
+    served = follower.report()
+    assert served is not None
+    assert served.as_dict() == json.loads(json.dumps(published.as_dict()))
+    assert served.as_dict()["leader_pid"] == os.getpid()
     leader.lock.release()
     assert follower.lock.try_acquire()
 
@@ -118,7 +121,7 @@ def test_a_new_leader_inherits_the_window_history(tmp_path: Path) -> None:
     traffic.send("older", 300, seed=4)
     clock[0] += 5
     second = monitor(tmp_path, traffic, clock)
-    report = second.tick()
+    report = second.tick().as_dict()
     assert report["windows"]["60s"]["features"]["age"]["count"] == 600
     assert report["windows"]["10s"]["features"]["age"]["count"] == 300
 

@@ -59,20 +59,20 @@ def test_chi_square_matches_scipy_on_unsmoothed_input() -> None:
 
 
 def test_no_observations_means_no_statistics() -> None:
-    drift = compare("x", ("a", "b"), (0.5, 0.5), np.array([0, 0]))
+    drift = compare(("a", "b"), (0.5, 0.5), np.array([0, 0]))
     assert drift.psi is None
     assert drift.js_distance is None
     assert drift.missing_rate is None
 
 
 def test_single_bin_features_never_drift() -> None:
-    drift = compare("x", ("all",), (1.0,), np.array([42]), categorical=True)
+    drift = compare(("all",), (1.0,), np.array([42]), categorical=True)
     assert drift.psi == 0.0
     assert drift.js_distance == 0.0
 
 
 def test_missing_rate_difference() -> None:
-    drift = compare("x", ("a",), (1.0,), np.array([6]), missing=4, reference_missing_rate=0.1)
+    drift = compare(("a",), (1.0,), np.array([6]), missing=4, reference_missing_rate=0.1)
     assert drift.missing_rate == pytest.approx(0.4)
     assert drift.missing_rate_difference == pytest.approx(0.3)
 

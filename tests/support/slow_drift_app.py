@@ -19,7 +19,7 @@ STARTED_EVENT = "slow drift computation started"
 
 def create_app() -> FastAPI:
     app = create_server_app()
-    monitor = app.state.service.drift_monitor
+    monitor = app.state.service.drift.monitor
     tick = monitor.tick
 
     def slow_tick() -> dict[str, Any]:
