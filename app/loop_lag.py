@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 
 class LoopLag:
@@ -18,19 +19,26 @@ class LoopLag:
     behind it and sheds nothing, while a queue keeps every measurement high. ``peak`` is the
     largest single measurement since :meth:`take_peak`, for the gauge."""
 
-    def __init__(self, interval_s: float) -> None:
+    def __init__(
+        self,
+        interval_s: float,
+        clock: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
         self.interval_s = interval_s
         self.seconds = 0.0
         self.peak = 0.0
+        self._clock = clock  # the clock and the sleep: the loop's own, or a test's
+        self._sleep = sleep
 
     async def run(self) -> None:
         """Measure until cancelled (one task per worker, started by the lifespan)."""
         interval = self.interval_s
-        clock = time.perf_counter
+        clock, sleep = self._clock, self._sleep
         previous = 0.0
         while True:
             due = clock() + interval
-            await asyncio.sleep(interval)
+            await sleep(interval)
             lag = max(clock() - due, 0.0)
             self.seconds = min(lag, previous)
             previous = lag
