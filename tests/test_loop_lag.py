@@ -1,6 +1,7 @@
-"""The event-loop lag probe: each wake measures how late it woke; the signal admission reads is
-the smaller of the last two measurements, so one stall that is over sheds nothing while a
-queue that lasts does; the peak is the largest single measurement since it was last taken."""
+"""The event-loop lag probe: each wake measures how late it woke; the signal is the smaller of
+the last two measurements, so one stall that is over sheds nothing while a queue that lasts
+does, and while the loop is too busy to let the probe wake, how long the probe is overdue
+counts at once; the peak is the largest single measurement since it was last taken."""
 
 import asyncio
 import time
@@ -78,18 +79,48 @@ def test_the_peak_is_the_largest_single_measurement_until_it_is_taken() -> None:
     assert probe.take_peak() == pytest.approx(0.003, abs=1e-9)
 
 
+def test_before_the_probe_is_due_admission_reads_the_measurements() -> None:
+    loop = ScriptedLoop([0.030, 0.030])
+    probe = LoopLag(INTERVAL_S, clock=loop.clock, sleep=loop.sleep)
+    loop.probe = probe
+    assert probe.now() == 0.0  # not started: nothing measured, nothing due
+    with pytest.raises(Script):
+        asyncio.run(probe.run())
+    # Asleep again after two wakes 30 ms late, due 10 ms from the last wake.
+    assert probe.seconds == pytest.approx(0.030, abs=1e-9)
+    loop.now += INTERVAL_S / 2
+    assert probe.now() == pytest.approx(0.030, abs=1e-9)
+
+
+def test_a_probe_the_busy_loop_cannot_wake_counts_as_lag_while_it_is_overdue() -> None:
+    """One pass of the loop running long: every measurement so far was on time, but the probe
+    is 40 ms overdue, so a request read now has waited at least that long."""
+    loop = ScriptedLoop([0.0, 0.0])
+    probe = LoopLag(INTERVAL_S, clock=loop.clock, sleep=loop.sleep)
+    loop.probe = probe
+    with pytest.raises(Script):
+        asyncio.run(probe.run())
+    assert probe.seconds == 0.0
+    loop.now += INTERVAL_S + 0.040  # the probe was due INTERVAL_S after its last wake
+    assert probe.now() == pytest.approx(0.040, abs=1e-9)
+    assert probe.seconds == 0.0  # a reading, not a measurement: the peak and signal keep
+
+
 def test_on_a_real_loop_a_blocking_callback_shows_as_lag() -> None:
     """The default clock and sleep: a callback that holds the loop for 80 ms makes the probe,
     due 10 ms after its last wake, wake at least 70 ms late (more on a loaded machine)."""
 
-    async def scenario() -> float:
+    async def scenario() -> tuple[float, float]:
         probe = LoopLag(INTERVAL_S)
         task = asyncio.create_task(probe.run())
         await asyncio.sleep(0.05)  # a few quiet wakes
         probe.take_peak()
         time.sleep(0.08)  # noqa: ASYNC251 - on purpose: blocks the loop, the probe cannot wake
+        overdue = probe.now()  # what a request read in this same pass sees
         await asyncio.sleep(0.05)
         task.cancel()
-        return probe.take_peak()
+        return overdue, probe.take_peak()
 
-    assert asyncio.run(scenario()) >= 0.07
+    overdue, peak = asyncio.run(scenario())
+    assert overdue >= 0.07
+    assert peak >= 0.07

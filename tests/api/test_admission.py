@@ -138,3 +138,29 @@ def test_the_layer_reads_the_lag_of_the_moment() -> None:
     layer.lag.seconds = 0.0  # the queue is gone
     assert layer.call("/predict")[0]["status"] == 200
     assert layer.shed == ["/predict"]
+
+
+def test_a_pass_of_the_loop_running_past_the_threshold_sheds_before_any_measurement_does() -> None:
+    """Every measurement on time, but the probe cannot wake: the requests read in this long
+    pass are shed once it is overdue by more than the threshold."""
+    clock = [0.0]
+
+    async def asleep(seconds: float) -> None:
+        await asyncio.Event().wait()  # the busy loop never lets it wake
+
+    lag = LoopLag(0.01, clock=lambda: clock[0], sleep=asleep)
+    layer = Layer(lag=lag)
+
+    async def scenario() -> list[int]:
+        probe = asyncio.create_task(lag.run())
+        await asyncio.sleep(0)  # the probe goes to sleep, due at 0.01
+        statuses = []
+        for overdue_s in (0.0, THRESHOLD_S - 0.001, THRESHOLD_S + 0.001, 1.0):
+            clock[0] = 0.01 + overdue_s
+            statuses.append((await layer.request("/predict"))[0]["status"])
+        probe.cancel()
+        return statuses
+
+    assert asyncio.run(scenario()) == [200, 200, 503, 503]
+    assert lag.seconds == 0.0
+    assert layer.shed == ["/predict", "/predict"]
