@@ -116,17 +116,18 @@ describe: $(VENV)/.synced ## write card + profile for your model: MODEL=model.tx
 train: $(VENV)/.synced ## retrain the bundled model: byte-identical artifacts in $(MODEL_DIR)
 	$(BIN)/python -m examples.churn.training --out $(MODEL_DIR)
 
-bench: system-deps | $(UV) ## benchmark the service against the bare reference and the raw model; the drain; the metric files
+bench: system-deps | $(UV) ## benchmark the service against the bare reference and the raw model; the drain; overload; the metric files
 	$(UV) sync --frozen --python $(PYTHON) --group bench
 	@touch $(VENV)/.synced
 	$(BIN)/python -m bench $(BENCH_ARGS)
 	$(BIN)/python -m bench.drain $(BENCH_DRAIN_ARGS)
+	$(BIN)/python -m bench.overload
 	$(BIN)/python -m bench.multiprocess_footprint $(BENCH_FOOTPRINT_ARGS)
 
 bench-drain: $(VENV)/.synced ## measure how fast a SIGTERM's drain flag reaches every worker
 	$(BIN)/python -m bench.drain $(BENCH_DRAIN_ARGS)
 
-bench-overload: $(VENV)/.synced system-deps ## the knee, admitted p99 and goodput with and without shedding
+bench-overload: $(VENV)/.synced system-deps ## the knee, spikes with and without shedding, /healthz under max-size batches
 	$(BIN)/python -m bench.overload
 
 bench-footprint: $(VENV)/.synced ## what a worker's files take in the multiprocess directory, per restart

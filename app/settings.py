@@ -161,8 +161,9 @@ class LogSettings(_Group):
 class OverloadSettings(_Group):
     """Admission control, deadlines and batch chunking (README: Overload)."""
 
-    # Event-loop lag beyond which /predict and /predict/batch are answered with a fast 503: the
-    # measured knee of a 2-core pod (README: Overload; bench/overload.py).
+    # Event-loop lag beyond which /predict and /predict/batch are answered with a fast 503: above
+    # what neighbours cause at one connection, low enough that what a spike admits is answered
+    # well inside the latency SLO (README: Overload, measured by bench/overload.py).
     shed_lag_seconds: float = Field(0.025, gt=0, le=10)
     # How often the lag probe wakes: each wake is one measurement of the loop's queueing delay.
     lag_probe_interval_seconds: float = Field(0.01, gt=0, le=1)

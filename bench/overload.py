@@ -1,14 +1,27 @@
-"""`python -m bench.overload` (`make bench-overload`): the knee, and what shedding buys.
+"""`python -m bench.overload` (`make bench-overload`, and the last step of `make bench`): the
+knee, what shedding buys in a spike, and /healthz while max-size batches saturate the worker.
 
-One worker (real gunicorn, ``python -m app.serve``), single-row ``/predict``, wrk pinned to the
-last core (bench's driver and Lua script):
+One worker per server (real gunicorn, ``python -m app.serve``), pinned to the first core; the
+load on the last (wrk with bench's Lua script; the open-loop driver of ``bench/open_loop.py``
+in this process). Two servers run side by side, one with shedding off (a 10 s threshold) and
+one as shipped, and take turns, so a busy neighbour on a shared machine weighs on both:
 
-1. Shedding off (a 10 s threshold): wrk at 1, 2, 4, ... connections; the knee is the first
-   count whose p99 exceeds twice the 1-connection p99.
-2. At 4x the knee, shedding off and at the shipped threshold: goodput (200s a second) and the
-   p99 of admitted (200) requests against the unloaded (1-connection) p99. These runs use the
-   closed-loop client of tests/support, which times each answer by status (wrk's histogram
-   mixes the fast 503s in).
+1. The knee. wrk at 1, 2, 4, ... 64 connections on single-row ``/predict``, shedding off; the
+   knee is the first count whose p99 exceeds twice the 1-connection p99; past it throughput no
+   longer rises, and the most the sweep served is the worker's capacity. The event-loop lag
+   (its per-second peak, scraped during each run) is printed beside each count: it is what the
+   shed threshold is compared with.
+2. The unloaded p99: the shipped server at a tenth of the capacity, by the open-loop driver.
+3. Spikes: open-loop arrivals at 2x and at 4x the capacity for a few seconds, each
+   client giving up after 1 s, against each server in turn, ``ROUNDS`` times. Goodput is the
+   200s answered within the client's timeout per second of the spike (and, stricter, those
+   within the 0.1 s latency SLO); the admitted (200) p99 is set against the unloaded p99. A
+   4x-the-knee closed loop (16 connections) would be no spike at all: it keeps a queue of 16
+   requests, ~8 ms, which no sane threshold sheds.
+4. Liveness at saturation: 1000-row batches from 8 closed-loop connections for a few seconds
+   against each server (with shedding off every batch runs: the worst case) while /healthz is
+   probed every 50 ms: its p50, p99 and max, from which the README sets the liveness probe's
+   budget.
 
 Writes ``.run/bench/overload.json``. Only 127.0.0.1; every server it starts, it stops.
 """
@@ -17,30 +30,89 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from app.settings import OverloadSettings
+import httpx2
+
+from app.settings import OverloadSettings, Settings
+from bench.open_loop import SpikeResult, spike
+from bench.server import CLK_TCK, core_ticks, cpu_ticks
 from bench.wrk import command, parse, write_script
 from tests.support.closed_loop import run_load
+from tests.support.metrics import value
 from tests.support.processes import ROOT, Server, gunicorn
 
 OUT = ROOT / ".run" / "bench" / "overload.json"
 ROW = json.dumps({"age": 30, "signup_month": "June"}).encode()
+BATCH = json.dumps({"rows": [{"age": 30, "signup_month": "June"}] * 1000}).encode()
 CONNECTIONS = (1, 2, 4, 8, 16, 32, 64)
 SWEEP_SECONDS = 4
-LOAD_SECONDS = 5
+SPIKES = (2, 4)  # times the capacity
+SPIKE_SECONDS = 3.0
+ROUNDS = 2
+CLIENT_TIMEOUT_S = 1.0
+UNLOADED_SHARE = 0.1  # of the capacity, for the unloaded p99
+UNLOADED_SECONDS = 4.0
+BATCH_CONNECTIONS = 8
+BATCH_SECONDS = 5.0
+PROBE_EVERY_S = 0.05
+SLO_S = Settings().latency_slo_seconds
 QUIET = {"GLASSBOX_LOG_SAMPLE_RATIO": "0", "GLASSBOX_TRACING_ENABLED": "false"}
 NO_SHEDDING = {**QUIET, "GLASSBOX_SHED_LAG_SECONDS": "10"}
+MODES = ("without_shedding", "with_shedding")
+# The driver fell this far behind its schedule: it could not offer the rate asked of it.
+DRIVER_BEHIND_WARN_MS = 100.0
 
 
-def p99_ms(values: list[float]) -> float | None:
+def percentile_ms(values: list[float], q: float) -> float | None:
+    """The nearest-rank ``q`` quantile of ``values`` (seconds), in milliseconds."""
     if not values:
         return None
     ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000, 2)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
+
+
+@contextmanager
+def worker(work: Path, env: dict[str, str], cpu: int) -> Iterator[Server]:
+    """One gunicorn worker (and its master) on ``cpu``: started from this thread while it is
+    pinned there, so every process and thread of the server inherits the core."""
+    load_cpus = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        started = gunicorn(work, workers=1, env=env, wait=False)
+        server = started.__enter__()
+    finally:
+        os.sched_setaffinity(0, load_cpus)
+    try:
+        server.wait_ready(workers=1)
+        yield server
+    finally:
+        started.__exit__(None, None, None)
+
+
+def scrape(server: Server) -> str:
+    return httpx2.get(f"{server.url}/metrics", timeout=30).text
+
+
+def settle(server: Server, timeout_s: float = 20.0) -> None:
+    """Until the worker is idle again: after a spike it may still be answering requests whose
+    clients are long gone (a single row cannot tell, README: Overload)."""
+    deadline = time.monotonic() + timeout_s
+    with httpx2.Client(timeout=timeout_s) as client:
+        while time.monotonic() < deadline:
+            sent = time.perf_counter()
+            client.get(f"{server.url}/healthz")
+            if time.perf_counter() - sent < 0.02:
+                return
+            time.sleep(0.1)
 
 
 def sweep(server: Server, work: Path, wrk_cpu: str) -> list[dict[str, Any]]:
@@ -49,51 +121,216 @@ def sweep(server: Server, work: Path, wrk_cpu: str) -> list[dict[str, Any]]:
     rows = []
     for connections in CONNECTIONS:
         argv = command(f"{server.url}/predict", connections, SWEEP_SECONDS, script, wrk_cpu)
-        done = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=60)
-        result = parse(done.stdout, work / "times")
+        with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as wrk:
+            lags = []
+            for _ in range(SWEEP_SECONDS - 1):
+                time.sleep(1.0)
+                lags.append(value(scrape(server), "glassbox_event_loop_lag_seconds"))
+            stdout, _ = wrk.communicate(timeout=60)
+        result = parse(stdout, work / "times")
         rows.append({
             "connections": connections, "rps": round(result.rps),
             "p50_ms": result.latency_us["p50"] / 1000, "p99_ms": result.latency_us["p99"] / 1000,
-            "not_200": result.not_200,
+            "lag_peak_ms": round(max(lags) * 1000, 1), "not_200": result.not_200,
         })  # fmt: skip
         print(json.dumps(rows[-1]), flush=True)
+        settle(server)
     return rows
 
 
-def loaded(server: Server, connections: int) -> dict[str, Any]:
-    result = run_load(server.port, "/predict", ROW, connections, LOAD_SECONDS)
+class CoreShare:
+    """How much of the server core something else used over a run: the machine may be shared
+    (as ``make bench`` reports it, from /proc/stat, steal included, less both servers' own CPU)."""
+
+    def __init__(self, cpu: int, servers: tuple[Server, ...]) -> None:
+        self.cpu = cpu
+        self.pids = [pid for s in servers for pid in (s.master_pid, *s.worker_pids())]
+
+    def __enter__(self) -> CoreShare:
+        self.started = time.monotonic()
+        self.busy, self.steal = core_ticks(self.cpu)
+        self.ours = cpu_ticks(self.pids)
+        self.others = 0.0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        busy, steal = core_ticks(self.cpu)
+        elapsed_ticks = (time.monotonic() - self.started) * CLK_TCK
+        others = (busy - self.busy) + (steal - self.steal) - (cpu_ticks(self.pids) - self.ours)
+        self.others = round(max(others, 0) / elapsed_ticks, 2)
+
+
+def spike_figures(result: SpikeResult, others: float | None = None) -> dict[str, Any]:
+    seconds = result.seconds
+    admitted = result.latencies_s.get(200, [])
     return {
-        "connections": connections,
-        "statuses": dict(result.statuses),
-        "goodput_rps": round(result.statuses[200] / LOAD_SECONDS),
-        "admitted_p99_ms": p99_ms(result.latencies_s.get(200, [])),
-        "errors": result.errors,
-    }
+        "offered_rps": round(result.offered / seconds),
+        "statuses": {str(k): v for k, v in sorted(result.statuses.items())},
+        "timeouts": result.timeouts, "errors": result.errors,
+        "goodput_rps": round(result.statuses[200] / seconds),
+        "within_slo_rps": round(result.answered_within(200, SLO_S) / seconds),
+        "admitted_p50_ms": percentile_ms(admitted, 0.5),
+        "admitted_p99_ms": percentile_ms(admitted, 0.99),
+        "driver_behind_ms": round(result.behind_s * 1000, 1),
+        "server_core_used_by_others": others,
+    }  # fmt: skip
+
+
+def median_of(runs: list[dict[str, Any]], key: str) -> float | None:
+    values = [r[key] for r in runs if r[key] is not None]
+    return round(statistics.median(values), 1) if values else None
+
+
+def spikes(off: Server, on: Server, capacity: int, cpu: int) -> list[dict[str, Any]]:
+    out = []
+    for times in SPIKES:
+        rate = times * capacity
+        runs: dict[str, list[dict[str, Any]]] = {"without_shedding": [], "with_shedding": []}
+        for round_ in range(ROUNDS):
+            for name, server in (("without_shedding", off), ("with_shedding", on)):
+                with CoreShare(cpu, (off, on)) as share:
+                    result = spike(
+                        server.port, "/predict", ROW, rate, SPIKE_SECONDS, CLIENT_TIMEOUT_S
+                    )
+                runs[name].append(spike_figures(result, share.others))
+                print(f"{times}x capacity ({rate} rps), round {round_ + 1}, {name}: "
+                      f"{json.dumps(runs[name][-1])}", flush=True)  # fmt: skip
+                settle(server)
+        out.append({
+            "times_capacity": times, "rate_rps": rate, "seconds": SPIKE_SECONDS,
+            "client_timeout_s": CLIENT_TIMEOUT_S,
+            **{name: {"median": {key: median_of(r, key) for key in (
+                "goodput_rps", "within_slo_rps", "timeouts", "admitted_p99_ms",
+                "server_core_used_by_others")}, "runs": r}
+               for name, r in runs.items()},
+        })  # fmt: skip
+    return out
+
+
+def healthz_at_saturation(server: Server) -> dict[str, Any]:
+    latencies: list[float] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def probe() -> None:
+        with httpx2.Client(timeout=CLIENT_TIMEOUT_S) as client:
+            while not stop.wait(PROBE_EVERY_S):
+                sent = time.perf_counter()
+                try:
+                    status = client.get(f"{server.url}/healthz").status_code
+                except httpx2.HTTPError as exc:
+                    failures.append(type(exc).__name__)
+                    continue
+                latencies.append(time.perf_counter() - sent)
+                if status != 200:
+                    failures.append(str(status))
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    try:
+        load = run_load(server.port, "/predict/batch", BATCH, BATCH_CONNECTIONS, BATCH_SECONDS)
+    finally:
+        stop.set()
+        prober.join()
+    return {
+        "batch_connections": BATCH_CONNECTIONS, "batch_rows": 1000,
+        "batches_per_s": round(load.statuses[200] / BATCH_SECONDS, 1),
+        "batch_statuses": {str(k): v for k, v in sorted(load.statuses.items())},
+        "probes": len(latencies) + len(failures), "failures": failures,
+        "p50_ms": percentile_ms(latencies, 0.5), "p99_ms": percentile_ms(latencies, 0.99),
+        "max_ms": percentile_ms(latencies, 1.0),
+    }  # fmt: skip
+
+
+def warnings(report: dict[str, Any]) -> list[str]:
+    problems = []
+    for row in report["spikes"]:
+        for name in ("without_shedding", "with_shedding"):
+            behind = max(r["driver_behind_ms"] for r in row[name]["runs"])
+            if behind > DRIVER_BEHIND_WARN_MS:
+                problems.append(
+                    f"{row['times_capacity']}x capacity, {name}: the driver fell {behind:.0f} ms "
+                    "behind its schedule (its core is busy): it offered less than asked"
+                )
+    for name, h in report["healthz_at_saturation"].items():
+        if h["failures"]:
+            problems.append(f"/healthz failed, {name}: {h['failures']}")
+    return problems
+
+
+def summary(report: dict[str, Any]) -> str:
+    unloaded = report["unloaded"]
+    lines = [
+        f"knee: {report['knee_connections']} connections ({report['knee_rps']} rps); capacity "
+        f"{report['capacity_rps']} rps; "
+        f"unloaded p99 {unloaded['p99_ms']} ms (open loop at {unloaded['rate_rps']} rps); "
+        f"shed threshold {report['shed_threshold_seconds'] * 1000:g} ms",
+        "spike (medians of rounds)   goodput/s  within SLO/s  timeouts  admitted p99 ms",
+    ]
+    for row in report["spikes"]:
+        for name in ("without_shedding", "with_shedding"):
+            m = {key: "-" if v is None else f"{v:g}" for key, v in row[name]["median"].items()}
+            label = f"{row['times_capacity']}x ({row['rate_rps']} rps) {name.replace('_', ' ')}"
+            lines.append(f"{label:28}{m['goodput_rps']:>9}  {m['within_slo_rps']:>12}  "
+                         f"{m['timeouts']:>8}  {m['admitted_p99_ms']:>15}")  # fmt: skip
+    runs = [r for row in report["spikes"] for name in MODES for r in row[name]["runs"]]
+    shares = [r["server_core_used_by_others"] for r in runs]
+    lines.append(f"the server core used by others during the spikes: {min(shares):.0%}-"
+                 f"{max(shares):.0%}")  # fmt: skip
+    for name, h in report["healthz_at_saturation"].items():
+        lines.append(
+            f"/healthz under 1000-row batches, {name.replace('_', ' ')} ({h['batches_per_s']} "
+            f"batches/s answered): {h['probes']} probes, p50 {h['p50_ms']} ms, p99 "
+            f"{h['p99_ms']} ms, max {h['max_ms']} ms, {len(h['failures'])} failed"
+        )
+    return "\n".join(lines)
 
 
 def main() -> None:
-    wrk_cpu = str(max(os.sched_getaffinity(0)))
+    started = time.monotonic()
+    cpus = sorted(os.sched_getaffinity(0))
+    server_cpu, load_cpu = cpus[0], cpus[-1]
+    os.sched_setaffinity(0, {load_cpu})
     threshold = OverloadSettings().shed_lag_seconds
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as servers:
         work = Path(tmp)
-        with gunicorn(work / "off", workers=1, env=NO_SHEDDING) as server:
-            rows = sweep(server, work, wrk_cpu)
-            unloaded = rows[0]["p99_ms"]
-            knee = next((r["connections"] for r in rows if r["p99_ms"] > 2 * unloaded), None)
-            knee = knee or CONNECTIONS[-1]
-            unloaded_client = loaded(server, 1)
-            without = loaded(server, 4 * knee)
-        with gunicorn(work / "on", workers=1, env=QUIET) as server:
-            with_shedding = loaded(server, 4 * knee)
-    report = {
-        "sweep": rows, "knee_connections": knee, "unloaded_p99_ms": unloaded,
-        "shed_threshold_seconds": threshold, "unloaded_closed_loop": unloaded_client,
-        "at_4x_knee": {"without_shedding": without, "with_shedding": with_shedding},
+        off = servers.enter_context(worker(work / "off", NO_SHEDDING, server_cpu))
+        on = servers.enter_context(worker(work / "on", QUIET, server_cpu))
+        rows = sweep(off, work, str(load_cpu))
+        unloaded_p99 = rows[0]["p99_ms"]
+        knee = next((r for r in rows if r["p99_ms"] > 2 * unloaded_p99), rows[-1])
+        # Past the knee throughput stops rising: the most the sweep served is the capacity (the
+        # knee's own row can be a noisy neighbour's victim; the best row is less so).
+        capacity = max(r["rps"] for r in rows)
+        quiet = spike(
+            on.port, "/predict", ROW, UNLOADED_SHARE * capacity, UNLOADED_SECONDS, CLIENT_TIMEOUT_S
+        )
+        settle(on)
+        spiked = spikes(off, on, capacity, server_cpu)
+        healthz = {}
+        for name, server in (("without_shedding", off), ("with_shedding", on)):
+            print(f"/healthz while 1000-row batches saturate the worker, {name}", flush=True)
+            healthz[name] = healthz_at_saturation(server)
+    report: dict[str, Any] = {
+        "sweep": rows, "knee_connections": knee["connections"], "knee_rps": knee["rps"],
+        "capacity_rps": capacity,
+        "shed_threshold_seconds": threshold,
+        "unloaded": {
+            "rate_rps": round(UNLOADED_SHARE * capacity), **spike_figures(quiet),
+            "p99_ms": percentile_ms(quiet.latencies_s.get(200, []), 0.99),
+        },
+        "spikes": spiked,
+        "healthz_at_saturation": healthz,
     }  # fmt: skip
+    report["warnings"] = warnings(report)
+    report["elapsed_s"] = round(time.monotonic() - started, 1)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report["at_4x_knee"], indent=2))
-    print(f"knee: {knee} connections; unloaded p99 {unloaded} ms; wrote {OUT}")
+    print()
+    print(summary(report))
+    for problem in report["warnings"]:
+        print(f"WARNING: {problem}")
+    print(f"bench.overload: wrote {OUT} ({report['elapsed_s']:.0f} s)")
 
 
 if __name__ == "__main__":

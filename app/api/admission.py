@@ -1,10 +1,10 @@
 """Admission control: one pure ASGI layer in front of the prediction routes.
 
-While the worker's event loop lags beyond the threshold (:mod:`app.loop_lag`), a prediction
-request is answered at once with the error table's 503 ``overloaded`` and a ``Retry-After``,
-before its body is read: the cheapest answer the worker can give, so shedding frees the loop
-rather than adding to its queue. Admitted requests get their deadline in the scope. Every other
-path (probes, ``/metrics``) passes untouched and is never shed.
+While the worker's event loop lags beyond the threshold (:meth:`app.loop_lag.LoopLag.now`), a
+prediction request is answered at once with the error table's 503 ``overloaded`` and a
+``Retry-After``, before its body is read: the cheapest answer the worker can give, so shedding
+frees the loop rather than adding to its queue. Admitted requests get their deadline in the
+scope. Every other path (probes, ``/metrics``) passes untouched and is never shed.
 
 It sits inside the telemetry middleware: a shed request is timed, counted and logged as a 503
 like any other (it counts against the availability SLO).
@@ -61,7 +61,7 @@ class Admission:
         if scope["type"] != "http" or scope["path"] not in self.routes:
             await self.app(scope, receive, send)
             return
-        if self.lag.seconds > self.threshold_s:
+        if self.lag.now() > self.threshold_s:
             self.on_shed(scope["path"])
             # Fresh dicts: layers outside (telemetry) add their headers to the message.
             await send(

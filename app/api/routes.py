@@ -149,7 +149,9 @@ def add_prediction_routes(
     async def predict(row: Row, request: Request) -> Response:
         predictor = ready_predictor(state)
         if time.monotonic() > deadline_of(request.scope):
-            # It waited past its deadline before the app could read it: its client has given up.
+            # Its body took longer than the deadline to arrive. (Nothing checks a single row's
+            # connection: its whole request runs in one pass of the loop, before the loop can
+            # read that the client left; README: Overload.)
             raise DeadlineExceededError
         record = current_request()
         predictions = await run(predictor, PREDICT_ROUTE, [row.__dict__], record)

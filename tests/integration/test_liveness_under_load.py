@@ -49,3 +49,4 @@ def test_healthz_answers_within_a_second_while_max_size_batches_saturate_the_wor
         assert server.worker_pids() == workers
         text = httpx2.get(f"{server.url}/metrics", timeout=10).text
         assert value(text, "glassbox_worker_starts_total") == 1
+        assert "WORKER TIMEOUT" not in server.log()  # no heartbeat missed either

@@ -35,6 +35,25 @@ def request_bytes(path: str, body: bytes) -> bytes:
     ).encode() + body
 
 
+def parse_head(head: bytes) -> tuple[int, dict[str, str]]:
+    """A response's status and headers (names lower-cased) from its head."""
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = dict(
+        (k.strip().lower(), v.strip())
+        for k, v in (ln.split(":", 1) for ln in lines[1:] if ":" in ln)
+    )
+    return status, headers
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
+    """One whole response (its head, then its Content-Length body): its status and headers.
+    Raises ``asyncio.IncompleteReadError`` if the connection ends first."""
+    status, headers = parse_head(await reader.readuntil(b"\r\n\r\n"))
+    await reader.readexactly(int(headers["content-length"]))
+    return status, headers
+
+
 async def _connection(
     port: int, request: bytes, until: float, result: LoadResult, timeout_s: float
 ) -> None:
@@ -47,14 +66,7 @@ async def _connection(
         while time.monotonic() < until:
             sent = time.perf_counter()
             writer.write(request)
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout_s)
-            lines = head.decode("latin-1").split("\r\n")
-            status = int(lines[0].split(" ", 2)[1])
-            headers = dict(
-                (k.strip().lower(), v.strip())
-                for k, v in (ln.split(":", 1) for ln in lines[1:] if ":" in ln)
-            )
-            await asyncio.wait_for(reader.readexactly(int(headers["content-length"])), timeout_s)
+            status, headers = await asyncio.wait_for(read_response(reader), timeout_s)
             result.statuses[status] += 1
             result.latencies_s.setdefault(status, []).append(time.perf_counter() - sent)
             if status == 503:
