@@ -15,6 +15,8 @@ from prometheus_client import values
 
 from app.model.predictor import Predictor
 from tests.support.processes import (
+    IN_PROCESS_ONLY_VARIABLE,
+    IN_PROCESS_SHED_LAG_SECONDS,
     ROOT,
     STARTED_GROUPS,
     children_of,
@@ -95,3 +97,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "integration" in item.path.parts:
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _apps_built_in_tests_never_shed() -> Iterator[None]:
+    """An app a test builds in-process runs in TestClient's portal thread, whose event loop a
+    loaded test machine starves: its lag probe then reads tens of milliseconds and the shipped
+    threshold sheds requests that have nothing to do with overload. Tests of shedding set
+    their own threshold (tests/api/test_admission.py); servers started for integration tests
+    do not inherit this (tests/support/processes.py: server_environment)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(IN_PROCESS_ONLY_VARIABLE, IN_PROCESS_SHED_LAG_SECONDS)
+        yield

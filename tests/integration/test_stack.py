@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx2
 
 from monitoring import service
-from tests.support.processes import ROOT
+from tests.support.processes import ROOT, server_environment
 from tests.support.tools import require_tool
 
 
@@ -35,8 +35,8 @@ def test_the_stack_starts_watches_the_service_and_stops_on_ctrl_c() -> None:
     require_tool("prometheus-alertmanager", "prometheus-alertmanager")
     stack = subprocess.Popen(
         [sys.executable, "-m", "monitoring.stack", "--scrape-interval", "1s"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True,
+        cwd=ROOT, env=server_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, start_new_session=True,
     )  # fmt: skip
     try:
         lines = []

@@ -144,6 +144,17 @@ class Server:
 SERVE = (sys.executable, "-m", "app.serve", "--config", "gunicorn.conf.py")
 
 
+# Set for the whole test session (tests/conftest.py) so that apps built in-process never shed;
+# a real server a test starts runs the shipped threshold unless the test sets one.
+IN_PROCESS_ONLY_VARIABLE = "GLASSBOX_SHED_LAG_SECONDS"
+IN_PROCESS_SHED_LAG_SECONDS = "10"
+
+
+def server_environment() -> dict[str, str]:
+    """The test session's environment, less what only in-process apps get."""
+    return {k: v for k, v in os.environ.items() if k != IN_PROCESS_ONLY_VARIABLE}
+
+
 @contextmanager
 def gunicorn(
     tmp_path: Path,
@@ -164,7 +175,7 @@ def gunicorn(
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir(parents=True, exist_ok=True)
     full_env = {
-        **os.environ,
+        **server_environment(),
         "PORT": str(port),
         "HOST": "127.0.0.1",
         "WEB_CONCURRENCY": str(workers),

@@ -14,6 +14,7 @@ from app.settings import Settings
 from app.telemetry.metrics import HistogramWriter, value_adder
 from tests.conftest import BUNDLED_MODEL_DIR
 from tests.support.metrics import samples, series_count, value
+from tests.support.processes import IN_PROCESS_ONLY_VARIABLE
 
 OK_ROW = {"age": 30, "signup_month": "June"}
 
@@ -146,8 +147,15 @@ def test_series_exist_at_zero_before_any_traffic(client: TestClient) -> None:
     assert value(text, "glassbox_worker_starts_total") == 1
     assert value(text, "glassbox_validation_failures_total", field="_extra") == 0
     assert value(text, "glassbox_requests_shed_total", route="/predict") == 0
-    # The shipped threshold, in the signal's unit (README: Overload).
-    assert value(text, "glassbox_shed_threshold_seconds") == 0.025
+
+
+def test_the_shed_threshold_gauge_shows_the_shipped_threshold(
+    multiprocess_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the signal's unit, seconds of loop lag (README: Overload, 25 ms)."""
+    monkeypatch.delenv(IN_PROCESS_ONLY_VARIABLE)  # the shipped default, not the tests' own
+    with TestClient(create_app(Settings(model_dir=BUNDLED_MODEL_DIR))) as shipped:
+        assert value(scrape(shipped), "glassbox_shed_threshold_seconds") == 0.025
 
 
 def test_model_series_carry_the_model_version(client: TestClient) -> None:
