@@ -21,7 +21,8 @@ export PYTHONDONTWRITEBYTECODE := 1
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 
 .PHONY: help run dev test test-unit test-integration lint format train describe bench bench-drain \
-  bench-overload bench-footprint clean system-deps inventory stack traffic rules dashboards dashboards-preview
+  bench-overload bench-footprint clean system-deps inventory stack traffic rules dashboards dashboards-preview \
+  k8s checkov
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -40,6 +41,18 @@ $(UV):
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --python $(PYTHON) $(SYNC_FLAGS)
 	@touch $@
+
+# checkov (tests/k8s/test_policy.py) in an environment of its own: it pins many libraries that
+# would fight the project's. From PyPI, pinned here; run offline (--skip-download).
+CHECKOV_VERSION := 3.3.30
+CHECKOV_ENV ?= $(TOOLS)/checkov
+export CHECKOV := $(abspath $(CHECKOV_ENV))/bin/checkov
+$(CHECKOV_ENV)/.installed-$(CHECKOV_VERSION): | $(UV)
+	rm -rf $(CHECKOV_ENV)
+	$(PYTHON) -m venv $(CHECKOV_ENV)
+	$(CHECKOV_ENV)/bin/pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION)
+	@touch $@
+checkov: $(CHECKOV_ENV)/.installed-$(CHECKOV_VERSION) ## install checkov in its own environment
 
 
 # Debian packages the tests and benchmarks drive: Prometheus and promtool, Alertmanager and amtool
@@ -64,7 +77,7 @@ run: $(VENV)/.synced ## serve the bundled model on :$(PORT) with gunicorn (pytho
 	PROMETHEUS_MULTIPROC_DIR=$(PROMETHEUS_MULTIPROC_DIR) PORT=$(PORT) GLASSBOX_MODEL_DIR=$(MODEL_DIR) \
 	  exec $(BIN)/python -m app.serve --config gunicorn.conf.py
 
-test: $(VENV)/.synced system-deps lint ## lint, then every test (unit, then integration)
+test: $(VENV)/.synced checkov system-deps lint ## lint, then every test (unit, then integration)
 	$(BIN)/pytest -m "not integration"
 	$(BIN)/pytest -m integration
 
@@ -74,7 +87,7 @@ dev: $(VENV)/.synced ## one process with autoreload and readable logs
 	PROMETHEUS_MULTIPROC_DIR=$(PROMETHEUS_MULTIPROC_DIR) GLASSBOX_MODEL_DIR=$(MODEL_DIR) \
 	  $(BIN)/uvicorn --factory app.main:create_server_app --reload --reload-dir app --port $(PORT)
 
-test-unit: $(VENV)/.synced ## unit tests only
+test-unit: $(VENV)/.synced checkov ## unit tests only
 	$(BIN)/pytest -m "not integration"
 
 test-integration: $(VENV)/.synced system-deps ## integration tests only (real gunicorn, Prometheus)
@@ -102,10 +115,15 @@ dashboards-preview: $(VENV)/.synced ## PNG previews of the dashboards from a run
 rules: $(VENV)/.synced ## regenerate the drift and SLO rules, prometheus.yml, the PrometheusRule
 	$(BIN)/python -m monitoring.drift_rules
 	$(BIN)/python -m monitoring.slo_rules
+	$(BIN)/python -m k8s.generate
 
 .PHONY: dashboards
 dashboards: $(VENV)/.synced ## regenerate grafana/dashboards/*.json from the code in grafana/
 	$(BIN)/python -m grafana.generate
+	$(BIN)/python -m k8s.generate
+
+k8s: $(VENV)/.synced ## copy the PrometheusRule and the dashboards into k8s/components/monitoring
+	$(BIN)/python -m k8s.generate
 
 inventory: $(VENV)/.synced ## regenerate monitoring/metrics-inventory.txt from a real server's /metrics
 	UPDATE_INVENTORY=1 $(BIN)/pytest -q tests/integration/test_metrics.py -k inventory

@@ -3,12 +3,16 @@ root filesystem read-only, and writable only the two volumes a manifest mounts (
 multiprocess directory and gunicorn's worker temp directory, each a tmpfs mount point). It
 serves on both ports, counts exactly, and drains on SIGTERM; it writes nowhere else (no control
 socket, no heartbeat file in /tmp). A private mount namespace of the test's own
-(tests/support/pod_sandbox.py)."""
+(tests/support/pod_sandbox.py).
+
+The user, the volumes' paths and sizes and the ports are the rendered prod overlay's
+(tests/support/pod_contract.py): what this test proves is what the cluster runs."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -17,13 +21,28 @@ import httpx2
 
 from tests.integration.test_metrics import check_totals, send_mix
 from tests.support.metrics import value
-from tests.support.pod_sandbox import NOBODY, sandboxed
-from tests.support.processes import ROOT, free_port, gunicorn
+from tests.support.pod_contract import pod_contract
+from tests.support.pod_sandbox import sandboxed
+from tests.support.processes import ROOT, gunicorn
+from tests.support.tools import missing
 
-VOLUMES = {"/tmp/glassbox/metrics": "64m", "/tmp/glassbox/heartbeat": "1m"}
-METRICS_DIR, HEARTBEAT_DIR = VOLUMES
+POD = pod_contract()
+VOLUMES = POD.volumes
+METRICS_DIR, HEARTBEAT_DIR = POD.multiprocess_dir, POD.worker_tmp_dir
+USER = (POD.uid, POD.gid)
 DRAIN_S = 2.0
 WORKERS = 2
+
+
+def require_free(port: int) -> int:
+    """The pod's own port numbers (the mount namespace is private, the network is not): taken
+    by another server on this machine, a loud skip (under CI, alone on its machine, a failure)."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            missing(f"port {port}, the pod's, is taken on this machine")
+    return port
 
 
 def status_fields(pid: int) -> dict[str, str]:
@@ -42,23 +61,26 @@ def open_files(pid: int) -> list[str]:
 
 
 def test_only_the_volumes_are_writable_for_the_user_in_the_sandbox() -> None:
-    """The sandbox itself: the user is nobody, and of every directory of the filesystem (but
-    /proc and /sys) it may write to the two volumes only; the working tree refuses a file."""
+    """The sandbox itself: the user is the pod's, and of every directory of the filesystem
+    (but /proc and /sys) it may write to the two volumes only; the working tree refuses a
+    file."""
+    assert sorted(VOLUMES) == sorted([METRICS_DIR, HEARTBEAT_DIR])
     done = subprocess.run(
-        [*sandboxed(ROOT, VOLUMES), "sh", "-c",
+        [*sandboxed(ROOT, VOLUMES, USER), "sh", "-c",
          "id -u; find / \\( -path /proc -o -path /sys \\) -prune -o -type d -writable -print; "
          "touch sandbox-probe"],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     lines = done.stdout.split()
-    assert lines[0] == str(NOBODY), done.stderr
+    assert lines[0] == str(POD.uid), done.stderr
     assert sorted(lines[1:]) == sorted(VOLUMES), done.stderr
     assert "Read-only file system" in done.stderr
     assert not (ROOT / "sandbox-probe").exists()
 
 
 def test_a_non_root_server_on_a_read_only_tree_serves_counts_and_drains(tmp_path: Path) -> None:
-    admin_port = free_port()
+    admin_port = require_free(POD.admin_port)
+    port = require_free(POD.public_port)
     admin = f"http://127.0.0.1:{admin_port}"
     env = {
         "PROMETHEUS_MULTIPROC_DIR": METRICS_DIR,
@@ -66,15 +88,16 @@ def test_a_non_root_server_on_a_read_only_tree_serves_counts_and_drains(tmp_path
         "GLASSBOX_ADMIN_PORT": str(admin_port),
         "GLASSBOX_DRAIN_SECONDS": str(DRAIN_S),
         "GLASSBOX_LOG_FORMAT": "json",
-        "HOME": "/nonexistent",  # nobody's
+        "HOME": "/nonexistent",  # the pod's user has no home
     }
-    with gunicorn(tmp_path, WORKERS, env, wrapper=sandboxed(ROOT, VOLUMES)) as server:
+    sandbox = sandboxed(ROOT, VOLUMES, USER)
+    with gunicorn(tmp_path, WORKERS, env, port=port, wrapper=sandbox) as server:
         workers = server.worker_pids()
         assert len(workers) == WORKERS
         for pid in [server.master_pid, *workers]:
             fields = status_fields(pid)
-            assert fields["Uid"].split() == [str(NOBODY)] * 4, pid
-            assert fields["Gid"].split() == [str(NOBODY)] * 4, pid
+            assert fields["Uid"].split() == [str(POD.uid)] * 4, pid
+            assert fields["Gid"].split() == [str(POD.gid)] * 4, pid
             assert int(fields["CapEff"], 16) == 0, pid
             assert int(fields["CapPrm"], 16) == 0, pid
         for pid in workers:
@@ -82,7 +105,9 @@ def test_a_non_root_server_on_a_read_only_tree_serves_counts_and_drains(tmp_path
             heartbeats = [f for f in files if f.startswith(f"{HEARTBEAT_DIR}/wgunicorn-")]
             assert heartbeats, files
             assert all(f.endswith(" (deleted)") for f in heartbeats), files
-            assert any(f.startswith(f"{METRICS_DIR}/counter_{pid}.db") for f in files), files
+            assert any(f.startswith(f"{METRICS_DIR}/counter_{pid}.db") for f in files), "\n".join(
+                files
+            )
 
         sent = send_mix(server, rounds=30)
         scrape = httpx2.get(f"{admin}/metrics", timeout=10)

@@ -4,8 +4,11 @@ The command runs in a private mount namespace (``unshare --mount --propagation p
 nothing done there is seen outside it) where the root filesystem and the working tree are
 read-only, every place anyone may write to (``/tmp``, ``/var/tmp``, ``/dev/shm``,
 ``/run/lock``) is an empty read-only tmpfs, and the only writable paths are the volumes given,
-each a tmpfs mount point, as a Kubernetes ``emptyDir`` is. Then it drops to a non-root user
-with no capabilities (``setpriv``), from the working tree as its working directory.
+each a tmpfs mount point, as a Kubernetes ``emptyDir`` is. A top-level directory that holds a
+volume (``/tmp``, ``/run``) is an empty tmpfs first, as in a container image, so the volumes'
+mount points are made there and nothing is made on this machine's own filesystem. Then it drops
+to the given user and group with no capabilities (``setpriv``), from the working tree as its
+working directory.
 
 Directories the user may not traverse on the way to the interpreter (a Python installed under
 ``/root``, mode 0700) are covered with a tmpfs holding only a read-only bind of what is needed,
@@ -25,7 +28,6 @@ from pathlib import Path
 
 from tests.support.tools import missing, require_tool
 
-NOBODY = 65534  # uid nobody, gid nogroup
 # Where anyone may write on a Debian system; each gets an empty read-only tmpfs.
 WORLD_WRITABLE = ("/var/tmp", "/dev/shm", "/run/lock")
 
@@ -53,12 +55,24 @@ def _blocked_ancestor(path: Path) -> Path | None:
     return None
 
 
-def _script(working_tree: Path, volumes: Mapping[str, str], needed: Sequence[Path]) -> str:
+def volume_roots(volumes: Mapping[str, str]) -> list[str]:
+    """/tmp, and every other top-level directory a volume is under: each an empty tmpfs."""
+    return sorted({"/tmp", *("/" + Path(path).parts[1] for path in volumes)})
+
+
+def _script(
+    working_tree: Path, volumes: Mapping[str, str], needed: Sequence[Path], user: tuple[int, int]
+) -> str:
     q = shlex.quote
+    roots = volume_roots(volumes)
+    for root in roots:
+        for path in (working_tree, *needed):
+            assert not path.is_relative_to(root), f"{root} would hide {path}"
     lines = [
         "set -eu",
-        # A private /tmp first: the volumes' mount points and the stash are made in it.
-        "mount -t tmpfs -o mode=0755,size=1m glassbox-tmp /tmp",
+        # A private /tmp (and /run, ...) first: the volumes' mount points and the stash are made
+        # in them.
+        *(f"mount -t tmpfs -o mode=0755,size=1m glassbox-root {q(root)}" for root in roots),
         "mkdir /tmp/.stash",
     ]
     hidden: dict[Path, list[Path]] = {}
@@ -91,22 +105,23 @@ def _script(working_tree: Path, volumes: Mapping[str, str], needed: Sequence[Pat
               for path in WORLD_WRITABLE]  # fmt: skip
     lines += [
         "rmdir /tmp/.stash",
-        "mount -o remount,ro /tmp",
+        *(f"mount -o remount,ro {q(root)}" for root in roots),
         "mount -o remount,bind,ro /",
         # After the binds: the shell's working directory would still be the writable tree.
         f"cd {q(str(working_tree))}",
-        f"exec setpriv --reuid={NOBODY} --regid={NOBODY} --clear-groups --inh-caps=-all "
+        f"exec setpriv --reuid={user[0]} --regid={user[1]} --clear-groups --inh-caps=-all "
         f'--bounding-set=-all -- "$@"',
     ]
     return "\n".join(lines)
 
 
-def sandboxed(working_tree: Path, volumes: Mapping[str, str]) -> list[str]:
+def sandboxed(working_tree: Path, volumes: Mapping[str, str], user: tuple[int, int]) -> list[str]:
     """The command line to put before a command to run it in the sandbox. ``volumes``:
-    {path: tmpfs size}, the only writable places. The interpreter running the tests (its
-    installation and its virtual environment) stays readable."""
+    {path: tmpfs size}, the only writable places; ``user``: (uid, gid) it runs as. The
+    interpreter running the tests (its installation and its virtual environment) stays
+    readable."""
     unshare, _ = require_sandbox()
     needed = sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()})
     needed = [path for path in needed if not path.is_relative_to(working_tree)]
-    script = _script(working_tree, volumes, needed)
+    script = _script(working_tree, volumes, needed, user)
     return [unshare, "--mount", "--propagation", "private", "sh", "-c", script, "sandbox"]
