@@ -201,7 +201,7 @@ test-image: $(VENV)/.synced image-base image-context sbom ## build the image on 
 	  echo ">> image build: $$(( $$(date +%s) - start )) s"; exit $$rc
 	cp $(IMAGE_DIR)/sbom.cdx.json $(IMAGE_DIR)/glassbox_test.sbom.cdx.json
 	GLASSBOX_TEST_IMAGE=$(TEST_IMAGE) GLASSBOX_TEST_SBOM=$(IMAGE_DIR)/glassbox_test.sbom.cdx.json \
-	  $(BIN)/pytest -m image -p no:cacheprovider
+	  $(BIN)/pytest -m image -p no:cacheprovider tests/image
 
 audit: | $(UV) ## pip-audit the locked runtime dependencies (needs its vulnerability service; not in make test)
 	$(UV) sync --frozen --python $(PYTHON) --group audit
