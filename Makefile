@@ -203,13 +203,19 @@ test-image: $(VENV)/.synced image-base image-context sbom ## build the image on 
 	GLASSBOX_TEST_IMAGE=$(TEST_IMAGE) GLASSBOX_TEST_SBOM=$(IMAGE_DIR)/glassbox_test.sbom.cdx.json \
 	  $(BIN)/pytest -m image -p no:cacheprovider tests/image
 
-audit: | $(UV) ## pip-audit the locked runtime dependencies (needs its vulnerability service; not in make test)
-	$(UV) sync --frozen --python $(PYTHON) --group audit
+# pip-audit asks PyPI's JSON API per release (/pypi/<name>/<version>/json, its "vulnerabilities"):
+# probed first with the lock's first runtime requirement.
+AUDIT_PROBE := import json, re, sys, urllib.request as u; \
+  name, version = re.search(r"^([A-Za-z0-9._-]+)==(\S+)", open(sys.argv[1]).read(), re.M).groups(); \
+  body = json.load(u.urlopen(f"https://pypi.org/pypi/{name}/{version}/json", timeout=10)); \
+  sys.exit(0 if "vulnerabilities" in body else 1)
+audit: | $(UV) ## pip-audit the locked runtime dependencies (needs PyPI's vulnerability data; not in make test)
+	$(UV) sync --frozen --python $(PYTHON) --group audit --quiet
 	@touch $(VENV)/.synced
 	@$(MAKE) --no-print-directory $(IMAGE_CONTEXT)/requirements.txt
-	@if $(BIN)/python -c 'import urllib.request as u; u.urlopen("https://pypi.org/pypi/pip/json", timeout=10)' 2>/dev/null; then \
+	@if $(BIN)/python -c '$(AUDIT_PROBE)' $(IMAGE_CONTEXT)/requirements.txt 2>/dev/null; then \
 	  $(BIN)/pip-audit --strict --require-hashes --disable-pip -r $(IMAGE_CONTEXT)/requirements.txt; \
-	else echo "!! make audit: PyPI's vulnerability service (pip-audit's default) is not reachable from here: NOTHING WAS AUDITED" >&2; exit 2; fi
+	else echo "!! make audit: PyPI's vulnerability data (pip-audit's service, /pypi/<name>/<version>/json) is not reachable from here: NOTHING WAS AUDITED" >&2; exit 2; fi
 
 clean: ## remove the environments and run-time files
 	rm -rf $(VENV) $(TOOLS) .run .pytest_cache .mypy_cache .ruff_cache
