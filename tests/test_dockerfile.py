@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.pod_contract import CONTRACT, PodContract, contract_from, pod_contract
+from tests.support.image_contract import CONTRACT, ImageContract, contract_from, image_contract
 from tests.support.processes import ROOT
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -47,11 +47,11 @@ def test_only_python3_and_the_pinned_uv_from_the_context_build_it() -> None:
 
 
 def test_the_final_stage_states_the_pod_contract() -> None:
-    contract = pod_contract()
+    contract = image_contract()
     final = DOCKERFILE.rsplit("\nFROM ", 1)[1]
     assert f"\nUSER {contract.uid}:{contract.gid}\n" in final
     env = dict(re.findall(r"(\w+)=(\S+)", " ".join(instructions("ENV"))))
-    assert env["PROMETHEUS_MULTIPROC_DIR"] == contract.metrics_dir
+    assert env["PROMETHEUS_MULTIPROC_DIR"] == contract.multiprocess_dir
     assert env["GLASSBOX_WORKER_TMP_DIR"] == contract.worker_tmp_dir
     assert env["GLASSBOX_MODEL_DIR"] == contract.model_dir
     assert (int(env["PORT"]), int(env["GLASSBOX_ADMIN_PORT"])) == (
@@ -96,12 +96,12 @@ def test_contract_from_reads_a_deployment_with_its_config_map() -> None:
     ]  # fmt: skip
     read = contract_from(objects)
     assert (read.uid, read.gid, read.public_port, read.admin_port) == (7, 8, 1, 9)
-    assert (read.metrics_dir, read.worker_tmp_dir) == ("/m", "/t")
+    assert (read.multiprocess_dir, read.worker_tmp_dir) == ("/m", "/t")
     assert read.termination_grace_period_seconds == 44
     assert read.entrypoint == CONTRACT.entrypoint
 
 
 def test_the_written_contract_is_the_rendered_prod_overlays() -> None:
     """Where k8s/ exists, the constants and the rendered overlay agree (else both are these)."""
-    rendered: PodContract = pod_contract()
+    rendered: ImageContract = image_contract()
     assert rendered == CONTRACT

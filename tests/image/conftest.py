@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.support.pod_contract import PodContract, pod_contract
+from tests.support.image_contract import ImageContract, image_contract
 from tests.support.podman import built_image
 
 
@@ -12,5 +12,5 @@ def image() -> str:
 
 
 @pytest.fixture(scope="session")
-def contract() -> PodContract:
-    return pod_contract()
+def contract() -> ImageContract:
+    return image_contract()

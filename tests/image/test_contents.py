@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-from tests.support.pod_contract import PodContract
+from tests.support.image_contract import ImageContract
 from tests.support.podman import inspect, run_once
 
 
 def test_lightgbm_imports_as_the_image_user_with_no_network(
-    image: str, contract: PodContract
+    image: str, contract: ImageContract
 ) -> None:
     """The first check: LightGBM's wheel links libgomp.so.1, which the base does not have;
     the image's own user, on the image's own PATH, loads it."""
@@ -22,12 +22,12 @@ def test_lightgbm_imports_as_the_image_user_with_no_network(
 
 
 def test_the_image_is_configured_as_the_pod_contract_says(
-    image: str, contract: PodContract
+    image: str, contract: ImageContract
 ) -> None:
     config = inspect(image)
     assert config["User"] == f"{contract.uid}:{contract.gid}"
     env = dict(item.split("=", 1) for item in config["Env"])
-    assert env["PROMETHEUS_MULTIPROC_DIR"] == contract.metrics_dir
+    assert env["PROMETHEUS_MULTIPROC_DIR"] == contract.multiprocess_dir
     assert env["GLASSBOX_WORKER_TMP_DIR"] == contract.worker_tmp_dir
     assert env["GLASSBOX_MODEL_DIR"] == contract.model_dir
     assert int(env["PORT"]) == contract.public_port
@@ -59,7 +59,7 @@ print(json.dumps({
 
 
 def test_the_final_stage_holds_the_service_and_no_build_tools_demo_or_tests(
-    image: str, contract: PodContract
+    image: str, contract: ImageContract
 ) -> None:
     found = json.loads(run_once(image, contract, "python", "-c", PROBE).stdout)
     assert set(found["workdir"]) == SERVED
@@ -89,7 +89,7 @@ RUNTIME_WRITABLE = ("/dev/shm", "/dev/mqueue")
 
 
 def test_only_the_volumes_and_the_runtimes_ipc_mounts_are_writable_for_the_user(
-    image: str, contract: PodContract
+    image: str, contract: ImageContract
 ) -> None:
     """Run as the pod runs it: of every directory (but /proc and /sys) the user may write to
     the two volumes and the runtime's /dev/shm and /dev/mqueue only."""

@@ -7,7 +7,7 @@ import os
 import re
 from pathlib import Path
 
-from tests.support.pod_contract import PodContract
+from tests.support.image_contract import ImageContract
 from tests.support.podman import run_once
 from tests.support.tools import missing
 
@@ -30,7 +30,7 @@ def sbom_path() -> Path:
 
 
 def test_every_installed_distribution_is_in_the_sbom_at_its_version_and_nothing_else(
-    image: str, contract: PodContract
+    image: str, contract: ImageContract
 ) -> None:
     sbom = json.loads(sbom_path().read_text())
     assert (sbom["bomFormat"], sbom["specVersion"]) == ("CycloneDX", "1.5")

@@ -17,7 +17,7 @@ from typing import Any
 import httpx2
 
 from tests.integration.test_metrics import OK_ROW, check_totals, send_mix
-from tests.support.pod_contract import PodContract
+from tests.support.image_contract import ImageContract
 from tests.support.podman import serving
 from tests.support.processes import ROOT
 
@@ -45,7 +45,7 @@ def test_the_readmes_quick_start_holds_two_curls() -> None:
 
 
 def test_the_image_serves_counts_across_its_workers_and_drains_on_podman_stop(
-    image: str, contract: PodContract, tmp_path: Path
+    image: str, contract: ImageContract, tmp_path: Path
 ) -> None:
     env = {
         "WEB_CONCURRENCY": str(WORKERS),

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx2
 
-from tests.support.pod_contract import PodContract
+from tests.support.image_contract import ImageContract
 from tests.support.processes import free_port, json_lines
 from tests.support.tools import missing, require_tool
 
@@ -47,7 +47,7 @@ def inspect(image: str) -> dict[str, Any]:
     return config
 
 
-def pod_flags(contract: PodContract) -> list[str]:
+def pod_flags(contract: ImageContract) -> list[str]:
     """`podman run`'s flags for the pod's security context and volumes: the root filesystem
     read-only with no tmpfs of podman's own (/tmp, /var/tmp, /run), the contract's user, and a
     tmpfs at each volume the manifests mount (sized as theirs: README, In a pod), owned by the
@@ -56,7 +56,7 @@ def pod_flags(contract: PodContract) -> list[str]:
         "--read-only", "--read-only-tmpfs=false",
         "--user", f"{contract.uid}:{contract.gid}",
         "--cap-drop=all", "--security-opt=no-new-privileges",
-        "--tmpfs", f"{contract.metrics_dir}:rw,size=64m,U",
+        "--tmpfs", f"{contract.multiprocess_dir}:rw,size=64m,U",
         "--tmpfs", f"{contract.worker_tmp_dir}:rw,size=1m,U",
         *ulimits(),
     ]  # fmt: skip
@@ -70,7 +70,9 @@ def ulimits() -> list[str]:
     return ["--ulimit", f"nofile={files}:{files}", "--ulimit", "nproc=4096:4096"]
 
 
-def run_once(image: str, contract: PodContract, *command: str) -> subprocess.CompletedProcess[str]:
+def run_once(
+    image: str, contract: ImageContract, *command: str
+) -> subprocess.CompletedProcess[str]:
     """A one-off command in the image, as the pod runs it (python on the image's PATH)."""
     return podman(
         "run", "--rm", "--network=none", *pod_flags(contract), "--entrypoint", command[0],
@@ -130,7 +132,7 @@ class Container:
 
 @contextmanager
 def serving(
-    image: str, contract: PodContract, env: Mapping[str, str], log_dir: Path
+    image: str, contract: ImageContract, env: Mapping[str, str], log_dir: Path
 ) -> Iterator[Container]:
     """The image's own entrypoint, detached; removed (and its log kept in log_dir) at the end."""
     port, admin_port = free_port(), free_port()

@@ -1,8 +1,11 @@
-"""The pod contract: the user, paths and ports the image, the manifests and the sandbox test share.
+"""The pod contract as the image must meet it: the user, the volumes' paths, the ports, the model
+directory, the working directory, the entry point and the grace period ``podman stop`` gets.
 
 One source of truth, the rendered prod overlay (``kubectl kustomize k8s/overlays/prod``): where
-it exists, :func:`pod_contract` reads the values from it; until it does, from :data:`CONTRACT`,
-the values the overlay is written to (and ``test_pod_contract.py`` holds the two equal).
+it exists, :func:`image_contract` reads the values from it; until it does, from :data:`CONTRACT`,
+the values the overlay is written to (tests/test_dockerfile.py holds the two equal). The field
+names are those of the sandbox test's ``tests/support/pod_contract.py`` (issue 24), which reads
+the same overlay for what that test needs.
 """
 
 from __future__ import annotations
@@ -24,13 +27,13 @@ PROD_OVERLAY = ROOT / "k8s" / "overlays" / "prod"
 
 
 @dataclass(frozen=True)
-class PodContract:
+class ImageContract:
     uid: int
     gid: int
     public_port: int
     admin_port: int
     # PROMETHEUS_MULTIPROC_DIR and GLASSBOX_WORKER_TMP_DIR: the only writable paths.
-    metrics_dir: str
+    multiprocess_dir: str
     worker_tmp_dir: str
     model_dir: str
     workdir: str
@@ -39,15 +42,15 @@ class PodContract:
 
     @property
     def volumes(self) -> tuple[str, str]:
-        return (self.metrics_dir, self.worker_tmp_dir)
+        return (self.multiprocess_dir, self.worker_tmp_dir)
 
 
-CONTRACT = PodContract(
+CONTRACT = ImageContract(
     uid=10001,
     gid=10001,
     public_port=8000,
     admin_port=9000,
-    metrics_dir="/run/glassbox/metrics",
+    multiprocess_dir="/run/glassbox/metrics",
     worker_tmp_dir="/run/glassbox/tmp",
     model_dir="/app/models/churn",
     workdir="/app",
@@ -85,7 +88,7 @@ def _env(container: Mapping[str, Any], objects: Sequence[Mapping[str, Any]]) -> 
     return env
 
 
-def contract_from(objects: Sequence[Mapping[str, Any]]) -> PodContract:
+def contract_from(objects: Sequence[Mapping[str, Any]]) -> ImageContract:
     """The contract as the rendered manifests state it: the Deployment's serving container."""
     deployment = next(o for o in objects if o["kind"] == "Deployment")
     pod = deployment["spec"]["template"]["spec"]
@@ -94,12 +97,12 @@ def contract_from(objects: Sequence[Mapping[str, Any]]) -> PodContract:
     ports = {p["name"]: int(p["containerPort"]) for p in container["ports"]}
     env = _env(container, objects)
     entrypoint = (*container.get("command", CONTRACT.entrypoint[:1]), *container.get("args", []))
-    return PodContract(
+    return ImageContract(
         uid=int(security["runAsUser"]),
         gid=int(security["runAsGroup"]),
         public_port=ports["http"],
         admin_port=ports["admin"],
-        metrics_dir=env["PROMETHEUS_MULTIPROC_DIR"],
+        multiprocess_dir=env["PROMETHEUS_MULTIPROC_DIR"],
         worker_tmp_dir=env["GLASSBOX_WORKER_TMP_DIR"],
         model_dir=env.get("GLASSBOX_MODEL_DIR", CONTRACT.model_dir),
         workdir=container.get("workingDir", CONTRACT.workdir),
@@ -109,7 +112,7 @@ def contract_from(objects: Sequence[Mapping[str, Any]]) -> PodContract:
 
 
 @functools.cache
-def pod_contract() -> PodContract:
+def image_contract() -> ImageContract:
     """The rendered prod overlay's contract where k8s/ exists, else the written-down one."""
     if PROD_OVERLAY.is_dir():
         return contract_from(render_prod_overlay())
