@@ -166,7 +166,7 @@ $(IMAGE_CONTEXT)/uv: | $(UV)
 
 $(IMAGE_CONTEXT)/debs/.done:
 	rm -rf $(@D) && mkdir -p $(@D)
-	cd $(@D) && apt-get download libgomp1
+	cd $(@D) && { apt-get download libgomp1 2>/dev/null || { apt-get update -q >/dev/null && apt-get download libgomp1; }; }
 	@touch $@
 
 image-context: $(IMAGE_CONTEXT)/requirements.txt $(IMAGE_CONTEXT)/wheels/.done $(IMAGE_CONTEXT)/uv $(IMAGE_CONTEXT)/debs/.done ## the build context's extras: uv, the locked wheels, libgomp1
