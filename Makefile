@@ -22,7 +22,7 @@ APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install
 
 .PHONY: help run dev test test-unit test-integration lint format train describe bench bench-drain \
   bench-overload bench-footprint clean system-deps inventory stack traffic rules dashboards dashboards-preview \
-  k8s checkov
+  k8s checkov image image-context image-base image-deps test-image sbom audit
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -78,7 +78,7 @@ run: $(VENV)/.synced ## serve the bundled model on :$(PORT) with gunicorn (pytho
 	  exec $(BIN)/python -m app.serve --config gunicorn.conf.py
 
 test: $(VENV)/.synced checkov system-deps lint ## lint, then every test (unit, then integration)
-	$(BIN)/pytest -m "not integration"
+	$(BIN)/pytest -m "not integration and not image"
 	$(BIN)/pytest -m integration
 
 # --- the rest -------------------------------------------------------------------------------
@@ -88,7 +88,7 @@ dev: $(VENV)/.synced ## one process with autoreload and readable logs
 	  $(BIN)/uvicorn --factory app.main:create_server_app --reload --reload-dir app --port $(PORT)
 
 test-unit: $(VENV)/.synced checkov ## unit tests only
-	$(BIN)/pytest -m "not integration"
+	$(BIN)/pytest -m "not integration and not image"
 
 test-integration: $(VENV)/.synced system-deps ## integration tests only (real gunicorn, Prometheus)
 	$(BIN)/pytest -m integration
@@ -150,6 +150,90 @@ bench-overload: $(VENV)/.synced system-deps ## the knee, spikes with and without
 
 bench-footprint: $(VENV)/.synced ## what a worker's files take in the multiprocess directory, per restart
 	$(BIN)/python -m bench.multiprocess_footprint $(BENCH_FOOTPRINT_ARGS)
+
+# --- the image (README: "The container image") ---------------------------------------------
+# The build context's extras, made on the host so that the build needs no network: the pinned uv,
+# the runtime dependencies exported from the lock with their hashes, their wheels, and Debian's
+# libgomp1 (LightGBM's wheel links libgomp.so.1 and bundles none).
+IMAGE ?= glassbox:dev
+IMAGE_DIR := .run/image
+IMAGE_CONTEXT := $(IMAGE_DIR)/context
+# The base's Debian release: libgomp1 is fetched for it (python:3.11-slim-bookworm is Debian 12).
+IMAGE_DEBIAN ?= bookworm
+BASE ?= python:3.11-slim-bookworm
+# `make test-image`'s base: Debian 12 minbase with python3 only (3.11), made here by debootstrap.
+TEST_BASE := localhost/glassbox-base:$(IMAGE_DEBIAN)
+TEST_IMAGE := localhost/glassbox:test
+DEBIAN_MIRROR ?= http://deb.debian.org/debian
+PODMAN_BUILD := podman build --network=none --format oci
+
+$(IMAGE_CONTEXT)/requirements.txt: pyproject.toml uv.lock | $(UV)
+	@mkdir -p $(@D)
+	$(UV) export --frozen --no-dev --no-emit-project --format requirements-txt --quiet -o $@
+
+$(IMAGE_CONTEXT)/wheels/.done: $(IMAGE_CONTEXT)/requirements.txt
+	rm -rf $(@D) && mkdir -p $(@D)
+	$(TOOLS)/bin/pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+	  --require-hashes -r $< -d $(@D)
+	@touch $@
+
+$(IMAGE_CONTEXT)/uv: | $(UV)
+	@mkdir -p $(@D)
+	@test "$$($(UV) --version | cut -d' ' -f2)" = $(UV_VERSION) || { echo "!! $(UV) is not uv $(UV_VERSION)" >&2; exit 1; }
+	cp $(UV) $@
+
+$(IMAGE_CONTEXT)/debs/.done:
+	rm -rf $(@D) && mkdir -p $(@D)
+	cd $(@D) && { apt-get download libgomp1 2>/dev/null || { apt-get update -q >/dev/null && apt-get download libgomp1; }; }
+	@touch $@
+
+image-context: $(IMAGE_CONTEXT)/requirements.txt $(IMAGE_CONTEXT)/wheels/.done $(IMAGE_CONTEXT)/uv $(IMAGE_CONTEXT)/debs/.done ## the build context's extras: uv, the locked wheels, libgomp1
+
+sbom: $(IMAGE_DIR)/sbom.cdx.json ## the image's dependency set as CycloneDX 1.5, from the lock
+$(IMAGE_DIR)/sbom.cdx.json: pyproject.toml uv.lock | $(UV)
+	@mkdir -p $(@D)
+	$(UV) export --frozen --no-dev --no-emit-project --format cyclonedx1.5 --quiet -o $@
+
+image: image-context sbom ## build the image (IMAGE=glassbox:dev, BASE=python:3.11-slim-bookworm) with no network
+	$(PODMAN_BUILD) --build-arg BASE=$(BASE) -t $(IMAGE) .
+	cp $(IMAGE_DIR)/sbom.cdx.json $(IMAGE_DIR)/$(subst /,_,$(subst :,_,$(IMAGE))).sbom.cdx.json
+
+# Debian packages the image test drives: podman and its OCI runtime, debootstrap for the base.
+IMAGE_TOOLS := podman:podman runc:runc debootstrap:debootstrap fuse-overlayfs:fuse-overlayfs
+image-deps: ## install podman, runc and debootstrap from Debian when missing (root + apt)
+	@$(MAKE) --no-print-directory system-deps SYSTEM_TOOLS="$(IMAGE_TOOLS)"
+
+$(IMAGE_DIR)/base.tar:
+	@mkdir -p $(IMAGE_DIR)
+	rm -rf $(IMAGE_DIR)/rootfs
+	debootstrap --variant=minbase --include=python3 $(IMAGE_DEBIAN) $(IMAGE_DIR)/rootfs $(DEBIAN_MIRROR) >$(IMAGE_DIR)/debootstrap.log
+	rm -rf $(IMAGE_DIR)/rootfs/var/cache/apt/archives/*.deb $(IMAGE_DIR)/rootfs/var/lib/apt/lists/*
+	tar -C $(IMAGE_DIR)/rootfs --numeric-owner -cf $@.part . && mv $@.part $@
+	rm -rf $(IMAGE_DIR)/rootfs
+
+image-base: image-deps $(IMAGE_DIR)/base.tar ## the test's base: debootstrap minbase + python3, imported into podman
+	@podman image exists $(TEST_BASE) || podman import $(IMAGE_DIR)/base.tar $(TEST_BASE)
+
+test-image: $(VENV)/.synced image-base image-context sbom ## build the image on the minbase base with no network, run it read-only as its user, test it
+	@start=$$(date +%s); $(PODMAN_BUILD) --build-arg BASE=$(TEST_BASE) -t $(TEST_IMAGE) . ; rc=$$?; \
+	  echo ">> image build: $$(( $$(date +%s) - start )) s"; exit $$rc
+	cp $(IMAGE_DIR)/sbom.cdx.json $(IMAGE_DIR)/glassbox_test.sbom.cdx.json
+	GLASSBOX_TEST_IMAGE=$(TEST_IMAGE) GLASSBOX_TEST_SBOM=$(IMAGE_DIR)/glassbox_test.sbom.cdx.json \
+	  $(BIN)/pytest -m image -p no:cacheprovider tests/image
+
+# pip-audit asks PyPI's JSON API per release (/pypi/<name>/<version>/json, its "vulnerabilities"):
+# probed first with the lock's first runtime requirement.
+AUDIT_PROBE := import json, re, sys, urllib.request as u; \
+  name, version = re.search(r"^([A-Za-z0-9._-]+)==(\S+)", open(sys.argv[1]).read(), re.M).groups(); \
+  body = json.load(u.urlopen(f"https://pypi.org/pypi/{name}/{version}/json", timeout=10)); \
+  sys.exit(0 if "vulnerabilities" in body else 1)
+audit: | $(UV) ## pip-audit the locked runtime dependencies (needs PyPI's vulnerability data; not in make test)
+	$(UV) sync --frozen --python $(PYTHON) --group audit --quiet
+	@touch $(VENV)/.synced
+	@$(MAKE) --no-print-directory $(IMAGE_CONTEXT)/requirements.txt
+	@if $(BIN)/python -c '$(AUDIT_PROBE)' $(IMAGE_CONTEXT)/requirements.txt 2>/dev/null; then \
+	  $(BIN)/pip-audit --strict --require-hashes --disable-pip -r $(IMAGE_CONTEXT)/requirements.txt; \
+	else echo "!! make audit: PyPI's vulnerability data (pip-audit's service, /pypi/<name>/<version>/json) is not reachable from here: NOTHING WAS AUDITED" >&2; exit 2; fi
 
 clean: ## remove the environments and run-time files
 	rm -rf $(VENV) $(TOOLS) .run .pytest_cache .mypy_cache .ruff_cache

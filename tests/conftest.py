@@ -93,10 +93,13 @@ def multiprocess_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Everything under tests/integration/ starts real processes and is marked so."""
+    """Everything under tests/integration/ starts real processes and is marked so; everything
+    under tests/image/ runs the built image (`make test-image` only)."""
     for item in items:
         if "integration" in item.path.parts:
             item.add_marker(pytest.mark.integration)
+        if "image" in item.path.relative_to(ROOT).parts[:2]:
+            item.add_marker(pytest.mark.image)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -1,6 +1,7 @@
 """The suite's contract with CI: under CI a missing tool is a failure, never a skip."""
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -20,14 +21,22 @@ def test_anything_else_is_not_ci(monkeypatch: pytest.MonkeyPatch, value: str) ->
     assert not under_ci()
 
 
-def test_ci_run_exports_ci_however_it_is_invoked() -> None:
-    """.ci/run's environment for `make test`, read by running its prologue with make stubbed."""
-    script = (ROOT / ".ci" / "run").read_text()
-    prologue = script.replace("make test", 'printf "%s" "$CI"')
+def test_ci_run_runs_make_test_then_make_test_image_each_under_timeout_with_ci_exported(
+    tmp_path: Path,
+) -> None:
+    """.ci/run with a stand-in `make` first on PATH that records its arguments and CI."""
+    record = tmp_path / "calls"
+    (tmp_path / "make").write_text(f'#!/bin/sh\necho "$* CI=$CI" >> {record}\n')
+    (tmp_path / "make").chmod(0o755)
+    script = ROOT / ".ci" / "run"
+    assert "\ntimeout " in script.read_text()
     for inherited, expected in [({}, "true"), ({"CI": "1"}, "1")]:
-        done = subprocess.run(
-            ["bash", "-c", prologue, str(ROOT / ".ci" / "run")],
-            env={"PATH": "/usr/bin:/bin", **inherited}, capture_output=True, text=True,
-            check=True,
+        record.unlink(missing_ok=True)
+        subprocess.run(
+            ["bash", str(script)], env={"PATH": f"{tmp_path}:/usr/bin:/bin", **inherited},
+            capture_output=True, text=True, check=True, timeout=30,
         )  # fmt: skip
-        assert done.stdout == expected
+        assert record.read_text().splitlines() == [
+            f"test CI={expected}",
+            f"test-image CI={expected}",
+        ]

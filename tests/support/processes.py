@@ -77,6 +77,17 @@ def log_time(line: Mapping[str, Any]) -> float:
     return datetime.fromisoformat(str(line["ts"])).timestamp()
 
 
+def json_lines(log: str) -> list[dict[str, Any]]:
+    """A log's JSON lines, in order."""
+    events = []
+    for line in log.splitlines():
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            continue  # a line cut short by a kill, or not ours
+    return events
+
+
 @dataclass
 class Server:
     """A running gunicorn master and its workers."""
@@ -102,13 +113,7 @@ class Server:
 
     def log_events(self) -> list[dict[str, Any]]:
         """The log's JSON lines (GLASSBOX_LOG_FORMAT=json, or the default when not a tty)."""
-        events = []
-        for line in self.log().splitlines():
-            try:
-                events.append(json.loads(line))
-            except ValueError:
-                continue  # a line cut short by a kill, or not ours
-        return events
+        return json_lines(self.log())
 
     def wait_for_event(self, event: str, timeout_s: float = 30.0) -> dict[str, Any]:
         """The first log line whose ``event`` is ``event``, waiting for it to be written."""

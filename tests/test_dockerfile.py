@@ -1,0 +1,107 @@
+"""The Dockerfile, read statically (make test): the image `make test-image` builds and runs."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.image_contract import CONTRACT, ImageContract, contract_from, image_contract
+from tests.support.processes import ROOT
+
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+HADOLINT = Path(sys.executable).parent / "hadolint"
+
+
+def instructions(name: str) -> list[str]:
+    """The arguments of every `NAME` instruction, continuation lines joined."""
+    joined = re.sub(r"\\\n\s*", " ", DOCKERFILE)
+    return [line.split(None, 1)[1] for line in joined.splitlines() if line.startswith(f"{name} ")]
+
+
+def test_hadolint_finds_nothing() -> None:
+    done = subprocess.run([str(HADOLINT), "Dockerfile"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_base_is_an_argument_defaulting_to_the_slim_python_by_tag_only() -> None:
+    assert instructions("ARG")[0] == "BASE=python:3.11-slim-bookworm"
+    assert all(line.split()[0] == "${BASE}" for line in instructions("FROM"))
+    # No digest that was not read from a registry: the README's command pins one.
+    assert not re.search(r"@sha256:[0-9a-f]{64}", DOCKERFILE)
+
+
+def test_only_python3_and_the_pinned_uv_from_the_context_build_it() -> None:
+    runs = " ".join(instructions("RUN"))
+    assert "--python python3" in runs
+    # No interpreter but python3 (the venv's is made from it), no installer but the pinned uv.
+    parts = (re.sub(r"^do\s+", "", part.strip()) for part in re.split(r"&&|;", runs))
+    commands = [part.split()[0] for part in parts if part]
+    assert set(commands) == {"for", "dpkg-deb", "done", "uv", "mkdir"}, commands
+    assert "COPY .run/image/context/uv /usr/local/bin/uv" in DOCKERFILE
+    assert "--require-hashes" in runs
+    assert "--offline" in runs
+
+
+def test_the_final_stage_states_the_pod_contract() -> None:
+    contract = image_contract()
+    final = DOCKERFILE.rsplit("\nFROM ", 1)[1]
+    assert f"\nUSER {contract.uid}:{contract.gid}\n" in final
+    env = dict(re.findall(r"(\w+)=(\S+)", " ".join(instructions("ENV"))))
+    assert env["PROMETHEUS_MULTIPROC_DIR"] == contract.multiprocess_dir
+    assert env["GLASSBOX_WORKER_TMP_DIR"] == contract.worker_tmp_dir
+    assert env["GLASSBOX_MODEL_DIR"] == contract.model_dir
+    assert (int(env["PORT"]), int(env["GLASSBOX_ADMIN_PORT"])) == (
+        contract.public_port, contract.admin_port,
+    )  # fmt: skip
+    assert instructions("EXPOSE") == [f"{contract.public_port} {contract.admin_port}"]
+    assert instructions("WORKDIR") == [contract.workdir]
+    assert tuple(json.loads(instructions("ENTRYPOINT")[0])) == contract.entrypoint
+    assert instructions("CMD") == []
+    assert instructions("HEALTHCHECK") == []
+
+
+def test_the_build_context_is_what_the_dockerfile_copies() -> None:
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    allowed = {line[1:].rstrip("/") for line in ignored if line.startswith("!")}
+    sources = {
+        words[-2].rstrip("/")
+        for words in (line.split() for line in instructions("COPY"))
+        if not words[0].startswith("--from")
+    }
+    assert ignored[ignored.index("*") :][0] == "*"  # an allow-list: everything else is out
+    assert all(any(s == a or s.startswith(f"{a}/") for a in allowed) for s in sources), sources
+    assert {"app", "models", "gunicorn.conf.py"} <= sources
+    assert not {"tests", "examples", "bench"} & allowed
+
+
+def test_contract_from_reads_a_deployment_with_its_config_map() -> None:
+    """The overlay's reader on a small hand-written rendering (the real one: test below)."""
+    objects = [
+        {"kind": "ConfigMap", "metadata": {"name": "env"},
+         "data": {"PROMETHEUS_MULTIPROC_DIR": "/m", "GLASSBOX_ADMIN_PORT": "9"}},
+        {"kind": "Deployment", "metadata": {"name": "d"}, "spec": {"template": {"spec": {
+            "securityContext": {"runAsUser": 7, "runAsGroup": 8},
+            "terminationGracePeriodSeconds": 44,
+            "containers": [{
+                "name": "glassbox", "envFrom": [{"configMapRef": {"name": "env"}}],
+                "env": [{"name": "GLASSBOX_WORKER_TMP_DIR", "value": "/t"}],
+                "ports": [{"name": "http", "containerPort": 1},
+                          {"name": "admin", "containerPort": 9}],
+            }],
+        }}}},
+    ]  # fmt: skip
+    read = contract_from(objects)
+    assert (read.uid, read.gid, read.public_port, read.admin_port) == (7, 8, 1, 9)
+    assert (read.multiprocess_dir, read.worker_tmp_dir) == ("/m", "/t")
+    assert read.termination_grace_period_seconds == 44
+    assert read.entrypoint == CONTRACT.entrypoint
+
+
+def test_the_written_contract_is_the_rendered_prod_overlays() -> None:
+    """Where k8s/ exists, the constants and the rendered overlay agree (else both are these)."""
+    rendered: ImageContract = image_contract()
+    assert rendered == CONTRACT
