@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.image_contract import CONTRACT, ImageContract, contract_from, image_contract
+from tests.support.image_contract import image_contract
 from tests.support.processes import ROOT
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -76,32 +76,3 @@ def test_the_build_context_is_what_the_dockerfile_copies() -> None:
     assert all(any(s == a or s.startswith(f"{a}/") for a in allowed) for s in sources), sources
     assert {"app", "models", "gunicorn.conf.py"} <= sources
     assert not {"tests", "examples", "bench"} & allowed
-
-
-def test_contract_from_reads_a_deployment_with_its_config_map() -> None:
-    """The overlay's reader on a small hand-written rendering (the real one: test below)."""
-    objects = [
-        {"kind": "ConfigMap", "metadata": {"name": "env"},
-         "data": {"PROMETHEUS_MULTIPROC_DIR": "/m", "GLASSBOX_ADMIN_PORT": "9"}},
-        {"kind": "Deployment", "metadata": {"name": "d"}, "spec": {"template": {"spec": {
-            "securityContext": {"runAsUser": 7, "runAsGroup": 8},
-            "terminationGracePeriodSeconds": 44,
-            "containers": [{
-                "name": "glassbox", "envFrom": [{"configMapRef": {"name": "env"}}],
-                "env": [{"name": "GLASSBOX_WORKER_TMP_DIR", "value": "/t"}],
-                "ports": [{"name": "http", "containerPort": 1},
-                          {"name": "admin", "containerPort": 9}],
-            }],
-        }}}},
-    ]  # fmt: skip
-    read = contract_from(objects)
-    assert (read.uid, read.gid, read.public_port, read.admin_port) == (7, 8, 1, 9)
-    assert (read.multiprocess_dir, read.worker_tmp_dir) == ("/m", "/t")
-    assert read.termination_grace_period_seconds == 44
-    assert read.entrypoint == CONTRACT.entrypoint
-
-
-def test_the_written_contract_is_the_rendered_prod_overlays() -> None:
-    """Where k8s/ exists, the constants and the rendered overlay agree (else both are these)."""
-    rendered: ImageContract = image_contract()
-    assert rendered == CONTRACT
