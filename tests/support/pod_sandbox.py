@@ -6,7 +6,8 @@ read-only, every place anyone may write to (``/tmp``, ``/var/tmp``, ``/dev/shm``
 ``/run/lock``) is an empty read-only tmpfs, and the only writable paths are the volumes given,
 each a tmpfs mount point, as a Kubernetes ``emptyDir`` is. A top-level directory that holds a
 volume (``/tmp``, ``/run``) is an empty tmpfs first, as in a container image, so the volumes'
-mount points are made there and nothing is made on this machine's own filesystem. Then it drops
+mount points are made there and nothing is made on this machine's own filesystem; a working
+tree under one of them (a clone in ``/tmp``) is bound back in place. Then it drops
 to the given user and group with no capabilities (``setpriv``), from the working tree as its
 working directory.
 
@@ -30,6 +31,8 @@ from tests.support.tools import missing, require_tool
 
 # Where anyone may write on a Debian system; each gets an empty read-only tmpfs.
 WORLD_WRITABLE = ("/var/tmp", "/dev/shm", "/run/lock")
+# An empty directory every Debian system has, covered for a moment inside the namespace only.
+ASIDE = "/mnt"
 
 
 def require_sandbox() -> tuple[str, str]:
@@ -65,16 +68,23 @@ def _script(
 ) -> str:
     q = shlex.quote
     roots = volume_roots(volumes)
-    for root in roots:
-        for path in (working_tree, *needed):
-            assert not path.is_relative_to(root), f"{root} would hide {path}"
-    lines = [
-        "set -eu",
-        # A private /tmp (and /run, ...) first: the volumes' mount points and the stash are made
-        # in them.
-        *(f"mount -t tmpfs -o mode=0755,size=1m glassbox-root {q(root)}" for root in roots),
-        "mkdir /tmp/.stash",
-    ]
+    # What a private root would hide (a clone under /tmp): held aside on a tmpfs over /mnt while
+    # the roots are mounted, then bound back in place.
+    covered = [p for p in (working_tree, *needed) if any(p.is_relative_to(r) for r in roots)]
+    lines = ["set -eu"]
+    if covered:
+        lines.append(f"mount -t tmpfs -o mode=0700,size=4k glassbox-aside {ASIDE}")
+        for i, path in enumerate(covered):
+            lines += [f"mkdir {ASIDE}/{i}", f"mount --bind {q(str(path))} {ASIDE}/{i}"]
+    # A private /tmp (and /run, ...) first: the volumes' mount points and the stash are made in
+    # them.
+    lines += [f"mount -t tmpfs -o mode=0755,size=1m glassbox-root {q(root)}" for root in roots]
+    for i, path in enumerate(covered):
+        lines += [f"mkdir -p {q(str(path))}", f"mount --bind {ASIDE}/{i} {q(str(path))}",
+                  f"umount {ASIDE}/{i}"]  # fmt: skip
+    if covered:
+        lines.append(f"umount {ASIDE}")
+    lines.append("mkdir /tmp/.stash")
     hidden: dict[Path, list[Path]] = {}
     for path in (working_tree, *needed):
         blocked = _blocked_ancestor(path)
