@@ -257,6 +257,8 @@ def create_app(
     app.add_middleware(
         BodyLimit,
         max_body_bytes=settings.max_body_bytes,
+        discard_bytes=settings.body_discard_bytes,
+        discard_seconds=settings.body_discard_seconds,
         on_rejected=metrics.count_validation_failures,
         routes=route_labels,
     )

@@ -16,6 +16,7 @@ from pydantic import (
     AliasChoices,
     DirectoryPath,
     Field,
+    NonNegativeInt,
     PositiveInt,
     field_validator,
     model_validator,
@@ -80,6 +81,13 @@ class ServerSettings(_Group):
     # Once the worker has loaded everything, its objects leave the garbage collector's scans
     # (gc.freeze): no full-collection pauses over start-up's ~120k long-lived objects.
     gc_freeze: bool = True
+    # What one connection may cost a worker (app/http_protocol.py): a request's line and headers
+    # together, their count, how long they may take to arrive from their first bytes, and the
+    # connections a worker holds at once.
+    max_header_bytes: PositiveInt = 32 * 1024
+    max_headers: PositiveInt = 100
+    header_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    max_connections: PositiveInt = 1000
 
     @model_validator(mode="after")
     def _ports(self) -> ServerSettings:
@@ -186,6 +194,10 @@ class Settings(_Group):
     model_threads: PositiveInt = 1
     max_batch_rows: PositiveInt = 1000
     max_body_bytes: PositiveInt = 4 * 1024 * 1024
+    # A refused body is read and dropped up to this much in all, for at most this long, before
+    # the connection closes: a client still sending then reads the 413 instead of a reset.
+    body_discard_bytes: NonNegativeInt = 16 * 1024 * 1024
+    body_discard_seconds: float = Field(2.0, ge=0, le=60)
     # Batches of at least this many rows are predicted on a worker thread, off the event loop.
     threadpool_min_rows: PositiveInt = 64
     metrics_enabled: bool = True

@@ -8,12 +8,14 @@ from typing import Any, ClassVar
 
 from uvicorn_worker import UvicornWorker
 
+from app.http_protocol import HttpLimits, limited_protocol
 from app.settings import Settings
 
 
 class Worker(UvicornWorker):  # type: ignore[misc]
-    # uvloop and httptools (from uvicorn[standard]) for speed; no uvicorn access line: the
-    # service writes its own request log; the lifespan must run (it loads the model).
+    # uvloop and httptools (from uvicorn[standard]) for speed (``http`` is replaced by the
+    # limited httptools protocol below); no uvicorn access line: the service writes its own
+    # request log; the lifespan must run (it loads the model).
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
         "loop": "uvloop",
         "http": "httptools",
@@ -28,9 +30,12 @@ class Worker(UvicornWorker):  # type: ignore[misc]
         # gunicorn would kill the worker before its lifespan shutdown (drift loop stop, span
         # flush, log flush) ran. uvicorn gets what the shutdown's own work leaves of gunicorn's
         # graceful timeout, then cancels what is still running.
+        settings = Settings()
         self.config.timeout_graceful_shutdown = connections_timeout_seconds(
-            self.cfg.graceful_timeout, Settings()
+            self.cfg.graceful_timeout, settings
         )
+        # httptools, with the header, head-timeout and connection limits uvicorn lacks.
+        self.config.http = limited_protocol(http_limits(settings))
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         """SIGQUIT: gunicorn's quick stop, which the master sends its workers on SIGINT or
@@ -48,3 +53,13 @@ class Worker(UvicornWorker):  # type: ignore[misc]
 def connections_timeout_seconds(graceful_timeout_seconds: float, settings: Settings) -> float:
     """How long uvicorn waits for open connections at shutdown (0: cancel them at once)."""
     return max(0.0, graceful_timeout_seconds - settings.shutdown_work_seconds)
+
+
+def http_limits(settings: Settings) -> HttpLimits:
+    server = settings.server
+    return HttpLimits(
+        max_header_bytes=server.max_header_bytes, max_headers=server.max_headers,
+        head_timeout_seconds=server.header_timeout_seconds,
+        max_connections=server.max_connections,
+        retry_after_seconds=settings.overload.shed_retry_after_seconds,
+    )  # fmt: skip

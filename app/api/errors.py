@@ -163,7 +163,9 @@ def error_response(
 
 def _is_json(request: Request) -> bool:
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    return content_type == "application/json" or content_type.endswith("+json")
+    # FastAPI's own test: application/json or application/*+json (other types are not parsed).
+    main, _, sub = content_type.partition("/")
+    return main == "application" and (sub == "json" or sub.endswith("+json"))
 
 
 class ErrorHandlers:
@@ -183,7 +185,7 @@ class ErrorHandlers:
     async def validation_error(self, request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         errors = exc.errors()
-        if request.headers.get("content-type") and not _is_json(request):
+        if not _is_json(request):  # a missing content type too: FastAPI then reads no JSON
             self._reject(request, [(BODY, "body")])
             return error_response(
                 415, "unsupported_media_type", "Send the body as application/json."

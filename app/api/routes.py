@@ -40,18 +40,31 @@ DRIFT_ROUTE = "/drift"
 ADMIN_ROUTES = (METRICS_ROUTE, DRIFT_ROUTE)
 _TAGS: list[str | Enum] = ["predictions"]
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorOut, "description": description}
-    for status, description in {
-        400: "The body is not valid JSON.",
-        413: "The body is larger than the configured limit.",
-        415: "The body is not application/json.",
-        422: "The body does not match the schema; `loc` names each offending field.",
-        503: "The model is not loaded, or the server is overloaded (`Retry-After` says when "
-        "to retry).",
-        504: "The request did not finish within its deadline.",
-    }.items()
+
+def _error_responses(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": ErrorOut, "description": d} for status, d in descriptions.items()}
+
+
+# What any route can answer: the HTTP layer (app/http_protocol.py) before the app sees the
+# request, and the router.
+_HTTP_ERRORS = {
+    400: "The request is not valid HTTP/1.1 (`invalid_http`).",
+    405: "The method is not allowed; `Allow` names the one that is.",
+    408: "The request's line and headers did not arrive in time (`request_timeout`).",
+    431: "The request's line and headers are too large, or too many (`headers_too_large`).",
+    503: "The worker holds as many connections as it may (`overloaded`, `Retry-After`).",
 }
+_ANY_ROUTE = _error_responses(_HTTP_ERRORS)
+_ERRORS = _error_responses(_HTTP_ERRORS | {
+    400: "The body is not valid JSON (`invalid_json`), or the request not valid HTTP/1.1 "
+    "(`invalid_http`).",
+    413: "The body is larger than the configured limit.",
+    415: "The body is not application/json (or has no content type).",
+    422: "The body does not match the schema; `loc` names each offending field.",
+    503: "The model is not loaded, or the server is overloaded (`Retry-After` says when "
+    "to retry).",
+    504: "The request did not finish within its deadline.",
+})  # fmt: skip
 
 
 def prediction_id_prefix() -> str:
@@ -212,7 +225,7 @@ def add_prediction_routes(
 
 
 def add_drift_routes(router: APIRouter, report: Callable[[], DriftView]) -> None:
-    @router.get(DRIFT_ROUTE, tags=["drift"])
+    @router.get(DRIFT_ROUTE, tags=["drift"], responses=_ANY_ROUTE)
     def drift() -> dict[str, Any]:
         """Drift of the pod's traffic against the reference profile, per feature and for the
         prediction: counts, PSI, Jensen-Shannon distance, chi-square (categorical), missing
@@ -226,13 +239,15 @@ def add_operations_routes(
 ) -> None:
     tags: list[str | Enum] = ["operations"]
 
-    @router.get("/healthz", tags=tags)
+    @router.get("/healthz", tags=tags, responses=_ANY_ROUTE)
     async def healthz() -> dict[str, str]:
         """Liveness: the process serves requests. Never touches the model."""
         return {"status": "ok"}
 
     @router.get(
-        "/readyz", tags=tags, responses={503: {"description": "Not ready; `reason` says why."}}
+        "/readyz",
+        tags=tags,
+        responses=_ANY_ROUTE | {503: {"description": "Not ready; `reason` says why."}},
     )
     async def readyz(state: StateDep) -> JSONResponse:
         """Readiness: 200 only when the model is loaded and verified, and the pod is not
@@ -244,7 +259,7 @@ def add_operations_routes(
             return JSONResponse({"status": "not_ready", "reason": reason}, status_code=503)
         return JSONResponse({"status": "ready", "model_version": state.predictor.version})
 
-    @router.get("/model", tags=tags)
+    @router.get("/model", tags=tags, responses=_ANY_ROUTE)
     async def model(state: StateDep) -> dict[str, Any]:
         """The model card of the model this service was built for."""
         return state.card.document

@@ -2,8 +2,9 @@
 contract, the response's field names from its ``output`` section, the OpenAPI names from its
 ``record_name``.
 
-JSON types are strict: an integer must be a JSON integer (no strings, booleans or fractions),
-a number any finite JSON number, a category one of the card's strings, a boolean a JSON boolean.
+JSON types are strict: an integer must be a JSON number with no fractional part (``30`` or
+``30.0``, as JSON Schema's ``integer`` has it; no strings, booleans or fractions), a number any
+finite JSON number, a category one of the card's strings, a boolean a JSON boolean.
 Values outside the card's validity bounds, unknown categories and extra fields are refused.
 """
 
@@ -12,7 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, create_model
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    create_model,
+)
 
 from app.model.card import ModelCard
 from app.model.contract import Feature, FeatureKind
@@ -26,10 +36,19 @@ PREDICTION_ID_DOC = (
 )
 
 
+def _integral_float_as_int(value: Any) -> Any:
+    """``30.0`` -> ``30``: the OpenAPI schema says ``integer``, which JSON Schema defines as any
+    number with a zero fractional part, so a client generated from it may send either. Every
+    other value is left to the strict integer (which refuses fractions, strings and booleans)."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
 def _field_type(feature: Feature) -> Any:
     lo, hi = feature.minimum, feature.maximum
     if feature.kind is FeatureKind.INTEGER:
-        return Annotated[StrictInt, Field(ge=lo, le=hi)]
+        return Annotated[StrictInt, Field(ge=lo, le=hi), BeforeValidator(_integral_float_as_int)]
     if feature.kind is FeatureKind.NUMBER:
         return Annotated[StrictFloat, Field(ge=lo, le=hi)]
     if feature.kind is FeatureKind.BOOLEAN:

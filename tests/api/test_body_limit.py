@@ -21,6 +21,9 @@ from tests.support.asgi import LIFESPAN_SCOPE, Body, Endpoint, Sent, call, http_
 from tests.support.bad_requests import JSON
 
 LIMIT = 1024
+# What is read and dropped after a 413 so the client reads it rather than a reset.
+DISCARD_BYTES = 4 * LIMIT
+DISCARD_SECONDS = 2.0
 
 
 class Layer:
@@ -30,7 +33,8 @@ class Layer:
         self.endpoint = Endpoint()
         self.rejections: list[tuple[str, list[tuple[str, str]]]] = []
         self.limit = BodyLimit(
-            self.endpoint, LIMIT, lambda route, failures: self.rejections.append((route, failures)),
+            self.endpoint, LIMIT, DISCARD_BYTES, DISCARD_SECONDS,
+            lambda route, failures: self.rejections.append((route, failures)),
             RouteLabels(["/predict", "/predict/batch"]),
         )  # fmt: skip
 
@@ -41,17 +45,41 @@ def declared(length: int | str) -> list[tuple[str, str]]:
 
 def test_a_declared_length_over_the_limit_is_answered_413_before_the_body_is_read() -> None:
     layer = Layer()
-    body = Body(b"x" * (LIMIT + 1))
-    sent = call(layer.limit, http_scope("/predict/batch", headers=declared(LIMIT + 1)), body)
+    events: list[str] = []
+    body = Body(*[b"x" * 512] * 4)  # 2 KiB: over the limit, within what is discarded
+
+    async def receive() -> dict[str, object]:
+        events.append("read")
+        return await body()
+
+    sent = Sent()
+
+    async def send(message: dict[str, object]) -> None:
+        events.append(str(message["type"]))
+        await sent(message)
+
+    call(layer.limit, http_scope("/predict/batch", headers=declared(4 * 512)), receive, send)
     assert layer.endpoint.calls == 0, "the app never sees the request"
-    assert body.reads == 0, "not a byte of the body is read"
+    assert events[0] == "http.response.start", "the 413 goes out before any byte is read"
     assert sent.status == 413
     assert sent.header("content-type") == "application/json"
+    assert sent.header("connection") == "close", "the client learns the connection ends"
     answer = orjson.loads(sent.body)
     assert answer.keys() == {"error", "message", "detail"}
     assert answer["error"] == "body_too_large"
     assert str(LIMIT) in answer["message"], "the message states the limit"
     assert answer["detail"] == []
+    assert body.messages == [], "then the body is read and dropped, so the client sees no reset"
+    assert events[-1] == "http.response.body", "and the response ends after it"
+
+
+def test_a_declared_length_past_the_discard_bound_is_not_read_at_all() -> None:
+    layer = Layer()
+    body = Body(b"x" * (DISCARD_BYTES + 1))
+    sent = call(layer.limit, http_scope("/predict", headers=declared(DISCARD_BYTES + 1)), body)
+    assert sent.status == 413
+    assert body.reads == 0
+    assert sent.header("connection") == "close"
 
 
 def test_the_refusal_is_counted_once_as_a_body_rejection_of_its_route() -> None:

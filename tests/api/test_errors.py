@@ -35,7 +35,14 @@ from app.model.card import ModelCard
 from app.model.errors import ModelError, ModelIntegrityError
 from app.telemetry.http_labels import RouteLabels
 from tests.conftest import BUNDLED_MODEL_DIR
-from tests.support.bad_requests import BAD_REQUESTS, JSON, BadRequest, check_bad_request
+from tests.support.bad_requests import (
+    ACCEPTED,
+    BAD_REQUESTS,
+    JSON,
+    Accepted,
+    BadRequest,
+    check_error_response,
+)
 from tests.support.processes import ROOT
 
 README = (ROOT / "README.md").read_text()
@@ -318,7 +325,14 @@ def test_validation_errors_map_to_bounded_labels(
 @pytest.mark.parametrize("case", BAD_REQUESTS, ids=lambda c: c.id)
 def test_bad_requests_get_a_clear_4xx(client: TestClient, case: BadRequest) -> None:
     response = client.post(case.path, content=case.body, headers=case.headers)
-    check_bad_request(response.status_code, response.json(), case)
+    content_type = response.headers.get("content-type")
+    check_error_response(response.status_code, content_type, response.content, case)
+
+
+@pytest.mark.parametrize("case", ACCEPTED, ids=lambda c: c.id)
+def test_edge_inputs_that_are_valid_are_served(client: TestClient, case: Accepted) -> None:
+    response = client.post("/predict", content=case.body, headers=case.headers)
+    assert response.status_code == 200, response.text
 
 
 def test_field_errors_say_what_is_wrong(client: TestClient) -> None:

@@ -130,10 +130,11 @@ def feature_of_type(kind: str) -> str:
     return next(f["name"] for f in FEATURES if f["type"] == kind)
 
 
-# (card type, a JSON value that is not of that type): README, "an integer must be a JSON
-# integer - no strings, booleans or fractions", a boolean a JSON boolean.
+# (card type, a JSON value that is not of that type): README, "an integer is a JSON number without
+# a fractional part" (so 30.0 is one: test_an_integral_float_is_an_integer), "no strings,
+# booleans or fractions", a boolean a JSON boolean.
 NOT_OF_THE_TYPE = [
-    ("integer", "30"), ("integer", True), ("integer", 30.5), ("integer", 30.0),
+    ("integer", "30"), ("integer", True), ("integer", 30.5),
     ("number", "39.5"), ("number", True),
     ("boolean", 1), ("boolean", "true"), ("boolean", 0),
 ]  # fmt: skip
@@ -143,6 +144,11 @@ NOT_OF_THE_TYPE = [
 def test_json_types_are_strict(schemas: Schemas, kind: str, value: object) -> None:
     name = feature_of_type(kind)
     assert [loc for _, loc in errors_of(schemas.row, MINIMAL | {name: value})] == [(name,)]
+
+
+def test_an_integral_float_is_an_integer(schemas: Schemas) -> None:
+    """JSON Schema's integer, which the OpenAPI document declares: 30.0 is the integer 30."""
+    assert errors_of(schemas.row, MINIMAL | {feature_of_type("integer"): 30.0}) == []
 
 
 def test_a_json_integer_is_a_number(schemas: Schemas) -> None:

@@ -11,7 +11,6 @@ import pytest
 from app.settings import LogSettings
 from examples.churn.generator import generate
 from tests.conftest import BUNDLED_MODEL_DIR
-from tests.support.bad_requests import BAD_REQUESTS, BadRequest, check_bad_request
 from tests.support.processes import Server, group_members
 from tests.support.raw_model import RawModel
 
@@ -97,28 +96,6 @@ def test_a_batch_over_the_default_limit_is_refused(http: httpx2.Client) -> None:
     )
     assert response.status_code == 422
     assert "at most 1000" in response.json()["detail"][0]["msg"]
-
-
-@pytest.mark.parametrize("case", BAD_REQUESTS, ids=lambda c: c.id)
-def test_bad_requests_get_a_clear_4xx_over_http(http: httpx2.Client, case: BadRequest) -> None:
-    response = http.post(case.path, content=case.body, headers=case.headers)
-    check_bad_request(response.status_code, response.json(), case)
-
-
-def test_bad_input_never_takes_a_worker_down(server: Server, http: httpx2.Client) -> None:
-    workers = server.worker_pids()
-    for _ in range(3):
-        for case in BAD_REQUESTS:
-            assert http.post(case.path, content=case.body, headers=case.headers).status_code < 500
-    raw = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n\xff\xfe\x00\x01\x02"
-    import socket
-
-    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
-        sock.sendall(raw)
-        assert sock.recv(65536).startswith(b"HTTP/1.1 4")
-    assert http.post("/predict", json={"age": 30, "signup_month": "June"}).status_code == 200
-    assert server.worker_pids() == workers
-    # No Traceback in the server log while this test ran: the autouse fixture above checks it.
 
 
 def test_sigterm_stops_master_and_workers_cleanly(tmp_path) -> None:  # type: ignore[no-untyped-def]

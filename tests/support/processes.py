@@ -49,6 +49,18 @@ def live_processes() -> Iterator[tuple[int, list[str]]]:
                 yield int(entry.name), fields
 
 
+def proc_total(pids: list[int], file: str, key: str) -> int:
+    """The sum over ``pids`` of the number on the ``key`` line of /proc/<pid>/<file>: e.g.
+    ("io", "rchar:"), the bytes its read calls returned, sockets included; ("status",
+    "VmRSS:"), its resident memory in KiB."""
+    total = 0
+    for pid in pids:
+        for line in (Path("/proc") / str(pid) / file).read_text().splitlines():
+            if line.startswith(key):
+                total += int(line.split()[1])
+    return total
+
+
 def children_of(pid: int) -> list[int]:
     """Direct children of pid."""
     return [child for child, fields in live_processes() if int(fields[1]) == pid]
@@ -107,6 +119,14 @@ class Server:
 
     def worker_pids(self) -> list[int]:
         return sorted(children_of(self.master_pid))
+
+    def workers_rss(self) -> int:
+        """The workers' resident memory, bytes."""
+        return proc_total(self.worker_pids(), "status", "VmRSS:") * 1024
+
+    def workers_bytes_read(self) -> int:
+        """What the workers' read calls have returned so far, bytes (sockets included)."""
+        return proc_total(self.worker_pids(), "io", "rchar:")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
