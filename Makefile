@@ -22,7 +22,7 @@ APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install
 
 .PHONY: help run dev test test-unit test-integration lint format train describe bench bench-drain \
   bench-overload bench-footprint clean system-deps inventory stack traffic rules dashboards dashboards-preview \
-  k8s checkov image image-context image-base image-deps test-image sbom audit
+  k8s checkov image image-context image-base image-deps test-image sbom audit bench-instructions
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -150,6 +150,9 @@ bench-overload: $(VENV)/.synced system-deps ## the knee, spikes with and without
 
 bench-footprint: $(VENV)/.synced ## what a worker's files take in the multiprocess directory, per restart
 	$(BIN)/python -m bench.multiprocess_footprint $(BENCH_FOOTPRINT_ARGS)
+
+bench-instructions: $(VENV)/.synced ## instructions per single-row request (callgrind, in-process): repeatable on a noisy box
+	$(BIN)/python -m bench.instructions $(BENCH_INSTRUCTIONS_ARGS)
 
 # --- the image (README: "The container image") ---------------------------------------------
 # The build context's extras, made on the host so that the build needs no network: the pinned uv,
