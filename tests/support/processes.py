@@ -150,6 +150,15 @@ class Server:
         """When the master says the drain started (its ``drain started`` line), Unix seconds."""
         return log_time(self.wait_for_event("drain started", timeout_s))
 
+    def every_worker_started(self) -> bool:
+        """Every live worker has finished its lifespan's start (one /readyz 200 proves one
+        worker; a signal sent while another is still loading would find it not yet serving)."""
+        started = {
+            line.get("pid") for line in self.log_events()
+            if line.get("event") == "Application startup complete."
+        }  # fmt: skip
+        return set(self.worker_pids()) <= started
+
     def wait_ready(self, timeout_s: float = 60.0, workers: int | None = None) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -159,7 +168,8 @@ class Server:
                 ok = httpx2.get(f"{self.url}/readyz", timeout=2.0).status_code == 200
             except httpx2.HTTPError:
                 ok = False
-            if ok and (workers is None or len(self.worker_pids()) >= workers):
+            enough = workers is None or len(self.worker_pids()) >= workers
+            if ok and enough and self.every_worker_started():
                 return
             time.sleep(0.1)
         raise TimeoutError(f"gunicorn not ready after {timeout_s}s:\n{self.log()}")
