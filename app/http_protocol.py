@@ -25,18 +25,29 @@ uvicorn-worker passes none of gunicorn's ``limit_request_*`` or ``worker_connect
 Each answer is the service's one error body, with ``Connection: close``. They are written before
 the request reaches the app, so the app's metrics and request log never see them; uvicorn logs
 a warning for each refused head, as it does for any request it cannot parse.
+
+It also sheds: while the worker's admission policy (:class:`app.api.admission.Shedding`, found in
+the lifespan's state) says the worker is overloaded, a prediction request is answered 503 as
+soon as its head is parsed, before uvicorn makes it a task, and its body is dropped as it comes.
+The connection stays open (unless the client or a drain closes it): reconnecting would cost the
+worker more than the refusal. The policy counts it in the app's metrics. Only a request that
+is alone on its connection is shed here; a pipelined one is left to the app's admission layer,
+so responses stay in order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import http
+import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from app.api.admission import SHEDDING_STATE_KEY, Shedding
 from app.api.errors import error_body
+from app.telemetry.http_labels import method_label
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.heads_done = 0
         self.head_read = 0  # bytes of the reads that held nothing but the head being read
         self.head_timer: asyncio.TimerHandle | None = None
+        self.dropping = False  # the body coming belongs to a request already shed
 
     # --- connection --------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -123,11 +135,54 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if size > self.limits.max_header_bytes:
             self._refuse_head_size()
             raise _HeadRefused
+        shedding: Shedding | None = self.app_state.get(SHEDDING_STATE_KEY)
+        if shedding is not None and self._shed(shedding):
+            return
         super().on_headers_complete()
 
+    def on_body(self, body: bytes) -> None:
+        if not self.dropping:
+            super().on_body(body)
+
     def on_message_complete(self) -> None:
-        super().on_message_complete()
+        if self.dropping:
+            self.dropping = False
+            if not self.transport.is_closing():  # as after any response: wait for the next
+                self.timeout_keep_alive_task = self.loop.call_later(
+                    self.timeout_keep_alive, self.timeout_keep_alive_handler
+                )
+        else:
+            super().on_message_complete()
         self.reading_head = True
+
+    def _shed(self, shedding: Shedding) -> bool:
+        """Answer a prediction request 503 now if the policy sheds it; whether it did."""
+        started = time.perf_counter()
+        url = self.url
+        query = url.find(b"?")
+        raw_path = url if query < 0 else url[:query]
+        if raw_path not in shedding.raw_routes or self.root_path:
+            return False
+        cycle = self.cycle
+        if (cycle is not None and not cycle.response_complete) or self.pipeline:
+            return False  # pipelined: this answer would overtake the one before it
+        if not shedding.overloaded():
+            return False
+        # A client waiting for 100-continue sends no body: the connection cannot be reused.
+        close = (
+            self.expect_100_continue or not self.parser.should_keep_alive() or shedding.draining()
+        )
+        self.transport.write(
+            self.response_head(shedding.status, shedding.protocol_headers, close) + shedding.body
+        )
+        self.server_state.total_requests += 1
+        if close:
+            self.transport.close()
+        else:
+            self.dropping = True
+        method = method_label(self.parser.get_method().decode("ascii"))
+        shedding.refused(method, raw_path.decode("ascii"), time.perf_counter() - started)
+        return True
 
     def send_400_response(self, msg: str) -> None:
         # uvicorn's answer to bytes its parser refuses, also after a refusal of ours stopped it.
@@ -169,20 +224,22 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             idle = True
         if idle:
             body = error_body(code, message)
-            head = [
-                f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n".encode(),
-                *(
-                    name + b": " + value + b"\r\n"
-                    for name, value in self.server_state.default_headers
-                ),
-                b"content-type: application/json\r\n",
-                b"content-length: %d\r\n" % len(body),
-                b"connection: close\r\n",
-            ]
+            headers = [(b"content-type", b"application/json"),
+                       (b"content-length", b"%d" % len(body))]  # fmt: skip
             if retry_after is not None:
-                head.append(b"retry-after: %d\r\n" % retry_after)
-            self.transport.write(b"".join([*head, b"\r\n", body]))
+                headers.append((b"retry-after", b"%d" % retry_after))
+            self.transport.write(self.response_head(status, headers, close=True) + body)
         self.transport.close()
+
+    def response_head(self, status: int, headers: list[tuple[bytes, bytes]], close: bool) -> bytes:
+        """A response's status line and headers, uvicorn's own (date, server) first."""
+        lines = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n".encode()]
+        for name, value in (*self.server_state.default_headers, *headers):
+            lines.append(name + b": " + value + b"\r\n")
+        if close:
+            lines.append(b"connection: close\r\n")
+        lines.append(b"\r\n")
+        return b"".join(lines)
 
 
 def limited_protocol(limits: HttpLimits) -> type[LimitedHttpToolsProtocol]:

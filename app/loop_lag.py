@@ -14,11 +14,11 @@ from collections.abc import Awaitable, Callable
 
 
 class LoopLag:
-    """``seconds`` is the smaller of the last two measurements: one stall (a slow request, a
-    collection) that is already over leaves no queue behind it and sheds nothing, while a queue
-    keeps every measurement high. Admission reads :meth:`now`, which is that or, while the loop
-    is too busy to let the probe wake, how long the probe is overdue. ``peak`` is the largest
-    single measurement since :meth:`take_peak`, for the gauge."""
+    """``last`` is the latest measurement, and every one is passed to ``on_measure`` (the
+    admission policy's controller). ``overdue()`` is how long the sleeping probe is past its
+    wake right now: while one pass of the loop runs long, no measurement can come, but the
+    requests read late in that pass have waited at least that long. ``peak`` is the largest
+    measurement since :meth:`take_peak`, for the gauge."""
 
     def __init__(
         self,
@@ -27,8 +27,9 @@ class LoopLag:
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         self.interval_s = interval_s
-        self.seconds = 0.0
+        self.last = 0.0
         self.peak = 0.0
+        self.on_measure: Callable[[float], None] | None = None
         self._due = float("inf")  # when the sleeping probe should wake
         self._clock = clock  # the clock and the sleep: the loop's own, or a test's
         self._sleep = sleep
@@ -37,25 +38,19 @@ class LoopLag:
         """Measure until cancelled (one task per worker, started by the lifespan)."""
         interval = self.interval_s
         clock, sleep = self._clock, self._sleep
-        previous = 0.0
         while True:
             self._due = due = clock() + interval
             await sleep(interval)
-            lag = max(clock() - due, 0.0)
-            self.seconds = min(lag, previous)
-            previous = lag
+            self.last = lag = max(clock() - due, 0.0)
             if lag > self.peak:
                 self.peak = lag
+            if self.on_measure is not None:
+                self.on_measure(lag)
 
-    def now(self) -> float:
-        """The lag a request arriving now sees. Measurements alone answer one or two probe
-        wakes late, and under a spike one pass of the loop can run far longer than that (every
-        request read in the last pass runs in this one): the requests at the end of such a pass
-        waited at least as long as the probe is overdue, so that counts too, read per request
-        (one clock read)."""
-        overdue = self._clock() - self._due
-        return overdue if overdue > self.seconds else self.seconds
+    def overdue(self) -> float:
+        """How long past its wake the probe is now (negative while it sleeps on time)."""
+        return self._clock() - self._due
 
     def take_peak(self) -> float:
-        peak, self.peak = self.peak, self.seconds
+        peak, self.peak = self.peak, self.last
         return peak

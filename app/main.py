@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from app.api.admission import Admission
+from app.api.admission import SHEDDING_STATE_KEY, Admission, Shedding
 from app.api.body_limit import BodyLimit
 from app.api.connection_close import CloseConnectionsWhileDraining
 from app.api.errors import failure_label_pairs, install_error_handlers
@@ -103,6 +103,8 @@ class ServiceState:
     drain: DrainFlag = field(default_factory=DrainFlag)
     # Measured by a task the lifespan starts; admission reads it on every prediction request.
     loop_lag: LoopLag = field(default_factory=lambda: LoopLag(0.01))
+    # Set by the app factory; the lifespan hands it to the HTTP protocol.
+    shedding: Shedding | None = None
 
 
 async def _load_model(state: ServiceState) -> Predictor | None:
@@ -136,7 +138,7 @@ def _drain_gauge(state: ServiceState) -> Callable[[], None]:
 
 
 @asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
     state: ServiceState = app.state.service
     settings = state.settings
     state.metrics.worker_started()
@@ -172,10 +174,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         asyncio.create_task(every(IN_FLIGHT_PUBLISH_SECONDS, state.metrics.publish_in_flight)),
         asyncio.create_task(every(DRAIN_GAUGE_SECONDS, _drain_gauge(state))),
     ]
+    lifespan_state: dict[str, object] = {}
+    if state.shedding is not None:
+        periodic.append(
+            asyncio.create_task(every(state.shedding.report_seconds, state.shedding.report))
+        )
+        lifespan_state[SHEDDING_STATE_KEY] = state.shedding
     request_log = state.request_log
     if request_log is not None and request_log.flush_seconds > 0:
         periodic.append(asyncio.create_task(every(request_log.flush_seconds, request_log.flush)))
-    yield
+    yield lifespan_state
     for task in periodic:
         task.cancel()
     if request_log is not None:
@@ -201,6 +209,27 @@ def _metrics(settings: Settings, card: ModelCard, profile: ReferenceProfile) -> 
         labels, PREDICTION_ROUTES, failure_label_pairs(card.contract),
         request_buckets_seconds=settings.request_latency_buckets_seconds,
         inference_buckets_seconds=settings.latency_buckets_seconds,
+    )  # fmt: skip
+
+
+def _shedding(state: ServiceState, metrics: Metrics) -> Shedding:
+    """The worker's admission policy; the protocol finds it in the lifespan's state."""
+    settings = state.settings
+    overload = settings.overload
+    metrics.set_shed_threshold(overload.shed_lag_seconds)
+    metrics_enabled = settings.metrics_enabled
+
+    def refused(method: str, route: str, seconds: float) -> None:
+        metrics.count_shed(route)
+        if metrics_enabled:
+            metrics.request_answered(method, route, 503, seconds)
+
+    return Shedding(
+        state.loop_lag, overload.shed_lag_seconds, overload.shed_retry_after_seconds,
+        PREDICTION_ROUTES, on_shed=metrics.count_shed, on_refused=refused,
+        draining=lambda: state.drain.is_set,
+        extra_headers=[WorkerPidHeader.header_of_this_process()]
+        if settings.server.worker_pid_header else (),
     )  # fmt: skip
 
 
@@ -262,17 +291,10 @@ def create_app(
         on_rejected=metrics.count_validation_failures,
         routes=route_labels,
     )
-    # Inside telemetry: a shed request is timed, counted and logged like any other.
-    overload = settings.overload
-    metrics.set_shed_threshold(overload.shed_lag_seconds)
+    # Inside telemetry: a shed request that gets this far is timed and counted like any other.
+    state.shedding = _shedding(state, metrics)
     app.add_middleware(
-        Admission,
-        lag=state.loop_lag,
-        threshold_s=overload.shed_lag_seconds,
-        retry_after_s=overload.shed_retry_after_seconds,
-        deadline_s=overload.request_deadline_seconds,
-        routes=PREDICTION_ROUTES,
-        on_shed=metrics.count_shed,
+        Admission, shedding=state.shedding, deadline_s=settings.overload.request_deadline_seconds
     )
     request_log = None
     if settings.log.request_lines:

@@ -18,7 +18,13 @@ one as shipped, and take turns, so a busy neighbour on a shared machine weighs o
    within the 0.1 s latency SLO); the admitted (200) p99 is set against the unloaded p99. A
    4x-the-knee closed loop (16 connections) would be no spike at all: it keeps a queue of 16
    requests, ~8 ms, which no sane threshold sheds.
-4. Liveness at saturation: 1000-row batches from 8 closed-loop connections for a few seconds
+4. Closed loops against each server in turn, ``ROUNDS`` times: wrk at 4x the knee's
+   connections (the issue's goodput point: a closed loop never offers more than is served, so
+   there a queue of that many requests is all there is to shed) and at 64, each client
+   sending its next request as soon as it has an answer, 503 or not (a client that ignores
+   Retry-After: the worst case for shedding). From the server's CPU over each run, the price of
+   a refusal: the shedding server's CPU less its 200s at the other's CPU per 200, per 503.
+5. Liveness at saturation: 1000-row batches from 8 closed-loop connections for a few seconds
    against each server (with shedding off every batch runs: the worst case) while /healthz is
    probed every 50 ms: its p50, p99 and max, from which the README sets the liveness probe's
    budget.
@@ -57,7 +63,9 @@ CONNECTIONS = (1, 2, 4, 8, 16, 32, 64)
 SWEEP_SECONDS = 4
 SPIKES = (2, 4)  # times the capacity
 SPIKE_SECONDS = 3.0
-ROUNDS = 2
+ROUNDS = 3
+CLOSED_SECONDS = 4
+CLOSED_MAX_CONNECTIONS = 64
 CLIENT_TIMEOUT_S = 1.0
 UNLOADED_SHARE = 0.1  # of the capacity, for the unloaded p99
 UNLOADED_SECONDS = 4.0
@@ -169,8 +177,11 @@ def spike_figures(result: SpikeResult, others: float | None = None) -> dict[str,
         "timeouts": result.timeouts, "errors": result.errors,
         "goodput_rps": round(result.statuses[200] / seconds),
         "within_slo_rps": round(result.answered_within(200, SLO_S) / seconds),
+        # Every client that got an answer in time, a 503 to retry elsewhere included.
+        "answered_rps": round(sum(result.statuses.values()) / seconds),
         "admitted_p50_ms": percentile_ms(admitted, 0.5),
         "admitted_p99_ms": percentile_ms(admitted, 0.99),
+        "refused_p99_ms": percentile_ms(result.latencies_s.get(503, []), 0.99),
         "driver_behind_ms": round(result.behind_s * 1000, 1),
         "server_core_used_by_others": others,
     }  # fmt: skip
@@ -200,10 +211,58 @@ def spikes(off: Server, on: Server, capacity: int, cpu: int) -> list[dict[str, A
             "times_capacity": times, "rate_rps": rate, "seconds": SPIKE_SECONDS,
             "client_timeout_s": CLIENT_TIMEOUT_S,
             **{name: {"median": {key: median_of(r, key) for key in (
-                "goodput_rps", "within_slo_rps", "timeouts", "admitted_p99_ms",
-                "server_core_used_by_others")}, "runs": r}
+                "goodput_rps", "within_slo_rps", "answered_rps", "timeouts", "admitted_p99_ms",
+                "refused_p99_ms", "server_core_used_by_others")}, "runs": r}
                for name, r in runs.items()},
         })  # fmt: skip
+    return out
+
+
+def closed_loops(
+    off: Server, on: Server, knee: int, work: Path, wrk_cpu: str
+) -> list[dict[str, Any]]:
+    script = work / "bench.lua"  # written by the sweep
+    out = []
+    for connections in (4 * knee, CLOSED_MAX_CONNECTIONS):
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in MODES}
+        for _ in range(ROUNDS):
+            for name, server in (("without_shedding", off), ("with_shedding", on)):
+                pids = [server.master_pid, *server.worker_pids()]
+                argv = command(f"{server.url}/predict", connections, CLOSED_SECONDS, script,
+                               wrk_cpu)  # fmt: skip
+                before = cpu_ticks(pids)
+                stdout = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+                cpu_s = (cpu_ticks(pids) - before) / CLK_TCK
+                result = parse(stdout, work / "times")
+                runs[name].append({
+                    "ok": result.requests - result.not_200, "shed": result.not_200,
+                    "cpu_s": cpu_s, "p99_ms": result.latency_us["p99"] / 1000,
+                })  # fmt: skip
+                settle(server)
+        row: dict[str, Any] = {"connections": connections, "seconds": CLOSED_SECONDS}
+        for name in MODES:
+            r = runs[name]
+            row[name] = {
+                "goodput_rps": round(statistics.median(x["ok"] for x in r) / CLOSED_SECONDS),
+                "shed_rps": round(statistics.median(x["shed"] for x in r) / CLOSED_SECONDS),
+                "p99_ms": round(statistics.median(x["p99_ms"] for x in r), 1),
+                "runs": r,
+            }
+        # Per round: the shedding server's CPU less its 200s at the other server's CPU per 200.
+        costs = []
+        for a, b in zip(runs["without_shedding"], runs["with_shedding"], strict=True):
+            if b["shed"] and a["ok"]:
+                costs.append((b["cpu_s"] - b["ok"] * a["cpu_s"] / a["ok"]) / b["shed"])
+        served_us = [x["cpu_s"] / x["ok"] * 1e6 for x in runs["without_shedding"] if x["ok"]]
+        row["served_cpu_us"] = round(statistics.median(served_us), 1) if served_us else None
+        row["refused_cpu_us"] = round(statistics.median(costs) * 1e6, 1) if costs else None
+        out.append(row)
+        served = ", ".join(
+            f"{name}: {row[name]['goodput_rps']} 200/s, {row[name]['shed_rps']} 503/s"
+            for name in MODES
+        )
+        print(f"closed loop, {connections} connections: {served}; CPU µs a 200 "
+              f"{row['served_cpu_us']}, a refusal {row['refused_cpu_us']}", flush=True)  # fmt: skip
     return out
 
 
@@ -265,14 +324,26 @@ def summary(report: dict[str, Any]) -> str:
         f"{report['capacity_rps']} rps; "
         f"unloaded p99 {unloaded['p99_ms']} ms (open loop at {unloaded['rate_rps']} rps); "
         f"shed threshold {report['shed_threshold_seconds'] * 1000:g} ms",
-        "spike (medians of rounds)   goodput/s  within SLO/s  timeouts  admitted p99 ms",
+        "spike (medians of rounds)       goodput/s  within SLO/s  answered/s  timeouts  "
+        "admitted p99 ms  refused p99 ms",
     ]
     for row in report["spikes"]:
         for name in ("without_shedding", "with_shedding"):
             m = {key: "-" if v is None else f"{v:g}" for key, v in row[name]["median"].items()}
             label = f"{row['times_capacity']}x ({row['rate_rps']} rps) {name.replace('_', ' ')}"
-            lines.append(f"{label:28}{m['goodput_rps']:>9}  {m['within_slo_rps']:>12}  "
-                         f"{m['timeouts']:>8}  {m['admitted_p99_ms']:>15}")  # fmt: skip
+            lines.append(f"{label:32}{m['goodput_rps']:>9}  {m['within_slo_rps']:>12}  "
+                         f"{m['answered_rps']:>10}  {m['timeouts']:>8}  "
+                         f"{m['admitted_p99_ms']:>15}  {m['refused_p99_ms']:>14}")  # fmt: skip
+    lines.append("closed loop (medians)           200/s  503/s  p99 ms")
+    for row in report["closed_loops"]:
+        for name in MODES:
+            m = row[name]
+            label = f"{row['connections']} connections {name.replace('_', ' ')}"
+            lines.append(f"{label:32}{m['goodput_rps']:>5}  {m['shed_rps']:>5}  "
+                         f"{m['p99_ms']:>6}")  # fmt: skip
+    priced = report["closed_loops"][-1]
+    lines.append(f"server CPU: {priced['served_cpu_us']} µs a 200, {priced['refused_cpu_us']} µs "
+                 f"a refusal ({priced['connections']} connections)")  # fmt: skip
     runs = [r for row in report["spikes"] for name in MODES for r in row[name]["runs"]]
     shares = [r["server_core_used_by_others"] for r in runs]
     lines.append(f"the server core used by others during the spikes: {min(shares):.0%}-"
@@ -307,6 +378,7 @@ def main() -> None:
         )
         settle(on)
         spiked = spikes(off, on, capacity, server_cpu)
+        closed = closed_loops(off, on, knee["connections"], work, str(load_cpu))
         healthz = {}
         for name, server in (("without_shedding", off), ("with_shedding", on)):
             print(f"/healthz while 1000-row batches saturate the worker, {name}", flush=True)
@@ -320,6 +392,7 @@ def main() -> None:
             "p99_ms": percentile_ms(quiet.latencies_s.get(200, []), 0.99),
         },
         "spikes": spiked,
+        "closed_loops": closed,
         "healthz_at_saturation": healthz,
     }  # fmt: skip
     report["warnings"] = warnings(report)

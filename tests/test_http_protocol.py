@@ -13,7 +13,9 @@ import pytest
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
+from app.api.admission import SHEDDING_STATE_KEY, Shedding
 from app.http_protocol import HttpLimits, limited_protocol
+from app.loop_lag import LoopLag
 
 LIMITS = HttpLimits(
     max_header_bytes=4096, max_headers=20, head_timeout_seconds=0.2, max_connections=3,
@@ -72,10 +74,17 @@ def state() -> ServerState:
     return ServerState()
 
 
-def connect(loop: asyncio.AbstractEventLoop, state: ServerState) -> tuple[Any, Transport]:
-    config = Config(app=ok_app, lifespan="off", timeout_keep_alive=KEEPALIVE_S)
+def connect(
+    loop: asyncio.AbstractEventLoop,
+    state: ServerState,
+    app_state: dict[str, Any] | None = None,
+    app: Any = ok_app,
+) -> tuple[Any, Transport]:
+    config = Config(app=app, lifespan="off", timeout_keep_alive=KEEPALIVE_S)
     config.load()
-    protocol = limited_protocol(LIMITS)(config=config, server_state=state, app_state={}, _loop=loop)
+    protocol = limited_protocol(LIMITS)(
+        config=config, server_state=state, app_state=app_state or {}, _loop=loop
+    )
     transport = Transport()
     protocol.connection_made(transport)
     return protocol, transport
@@ -225,3 +234,154 @@ def test_what_is_not_http_is_a_400_with_the_error_body(
     protocol, transport = connect(loop, state)
     protocol.data_received(raw)
     assert refusal(transport) == (400, "invalid_http")
+
+
+# --- shedding in the protocol ------------------------------------------------------------------
+ROW = b'{"age": 30}'
+PREDICT = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(ROW), ROW)
+
+
+class Policy:
+    """A worker's shedding policy over a probe that reads ``probability``, and what the app
+    saw and what the policy counted."""
+
+    def __init__(self, probability: float = 1.0, draining: bool = False) -> None:
+        self.shed: list[str] = []
+        self.refused: list[tuple[str, str, float]] = []
+        self.draining = draining
+        self.shedding = Shedding(
+            LoopLag(0.01), 0.025, 7, ("/predict", "/predict/batch"),
+            on_shed=self.shed.append, on_refused=lambda *a: self.refused.append(a),
+            draining=lambda: self.draining, extra_headers=[(b"x-worker-pid", b"42")],
+        )  # fmt: skip
+        self.shedding.probability = probability
+        self.app_requests: list[str] = []
+
+    def connect(self, loop: Any, state: ServerState) -> tuple[Any, Transport]:
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            self.app_requests.append(scope["path"])
+            await ok_app(scope, receive, send)
+
+        return connect(loop, state, {SHEDDING_STATE_KEY: self.shedding}, app=app)
+
+
+def test_a_shed_prediction_is_answered_by_the_protocol_and_the_connection_kept(
+    loop: Any, state: ServerState
+) -> None:
+    policy = Policy(probability=1.0)
+    protocol, transport = policy.connect(loop, state)
+    protocol.data_received(PREDICT)
+    run(loop)
+    ((status, headers, body),) = answers(transport.written)
+    assert status == 503
+    assert headers["retry-after"] == "7"
+    assert headers["content-type"] == "application/json"
+    assert headers["x-worker-pid"] == "42"
+    assert "connection" not in headers
+    assert json.loads(body)["error"] == "overloaded"
+    assert not transport.closed
+    assert policy.app_requests == []  # no layer of the app saw it
+    assert policy.shed == []  # the edge did not time it: the policy counted and timed it
+    ((method, route, seconds),) = policy.refused
+    assert (method, route) == ("POST", "/predict")
+    assert 0 <= seconds < 1
+    assert state.total_requests == 1
+
+
+def test_after_a_shed_request_the_next_on_the_connection_is_parsed_afresh(
+    loop: Any, state: ServerState
+) -> None:
+    """The shed request's body is dropped as it comes, in pieces too; the next request on the
+    connection, admitted, reaches the app whole."""
+    policy = Policy(probability=1.0)
+    protocol, transport = policy.connect(loop, state)
+    protocol.data_received(PREDICT[:-5])
+    protocol.data_received(PREDICT[-5:])
+    policy.shedding.probability = 0.0
+    protocol.data_received(PREDICT)
+    run(loop)
+    assert [status for status, _, _ in answers(transport.written)] == [503, 200]
+    assert policy.app_requests == ["/predict"]
+    assert not transport.closed
+
+
+def test_a_kept_connection_after_a_shed_is_closed_once_idle_past_the_keep_alive(
+    loop: Any, state: ServerState
+) -> None:
+    policy = Policy(probability=1.0)
+    protocol, transport = policy.connect(loop, state)
+    protocol.data_received(PREDICT)
+    run(loop, KEEPALIVE_S / 2)
+    assert not transport.closed
+    run(loop, KEEPALIVE_S)
+    assert transport.closed
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "why"),
+    [
+        (PREDICT.replace(b"HTTP/1.1", b"HTTP/1.0"), "HTTP/1.0"),
+        (PREDICT.replace(b"Host: x", b"Host: x\r\nConnection: close"), "the client's close"),
+        (PREDICT.replace(b"Host: x", b"Host: x\r\nExpect: 100-continue"), "100-continue"),
+    ],
+)
+def test_a_shed_closes_the_connection_when_it_cannot_be_reused(
+    loop: Any, state: ServerState, request_bytes: bytes, why: str
+) -> None:
+    policy = Policy(probability=1.0)
+    protocol, transport = policy.connect(loop, state)
+    protocol.data_received(request_bytes)
+    assert refusal(transport) == (503, "overloaded"), why
+
+
+def test_while_the_pod_drains_a_shed_closes_its_connection(loop: Any, state: ServerState) -> None:
+    policy = Policy(probability=1.0, draining=True)
+    protocol, transport = policy.connect(loop, state)
+    protocol.data_received(PREDICT)
+    assert refusal(transport) == (503, "overloaded")
+
+
+@pytest.mark.parametrize("path", [b"/healthz", b"/readyz", b"/metrics", b"/predict/", b"/x"])
+def test_only_the_prediction_routes_are_shed(loop: Any, state: ServerState, path: bytes) -> None:
+    policy = Policy(probability=1.0)
+    protocol, transport = policy.connect(loop, state)
+    protocol.data_received(PREDICT.replace(b"/predict", path))
+    run(loop)
+    assert [status for status, _, _ in answers(transport.written)] == [200]
+    assert policy.refused == []
+
+
+def test_a_query_string_does_not_hide_a_prediction_route(loop: Any, state: ServerState) -> None:
+    policy = Policy(probability=1.0)
+    protocol, transport = policy.connect(loop, state)
+    protocol.data_received(PREDICT.replace(b"/predict", b"/predict/batch?x=1"))
+    run(loop)
+    assert [status for status, _, _ in answers(transport.written)] == [503]
+    assert [route for _, route, _ in policy.refused] == ["/predict/batch"]
+
+
+def test_a_pipelined_request_is_left_to_the_app_so_answers_stay_in_order(
+    loop: Any, state: ServerState
+) -> None:
+    """Admitted, then shed while the first is still being answered: the protocol must not
+    answer the second before the first; the app's own admission layer sees it in turn."""
+    policy = Policy(probability=0.0)
+    protocol, transport = policy.connect(loop, state)
+    protocol.data_received(PREDICT)  # admitted: its task has not run yet
+    policy.shedding.probability = 1.0
+    protocol.data_received(PREDICT)
+    for _ in range(10):
+        run(loop)
+    assert [status for status, _, _ in answers(transport.written)] == [200, 200]
+    assert policy.refused == []
+    assert policy.app_requests == ["/predict", "/predict"]
+
+
+def test_at_probability_zero_nothing_is_shed(loop: Any, state: ServerState) -> None:
+    policy = Policy(probability=0.0)
+    protocol, transport = policy.connect(loop, state)
+    for _ in range(3):
+        protocol.data_received(PREDICT)
+        run(loop)
+    assert [status for status, _, _ in answers(transport.written)] == [200] * 3
+    assert policy.refused == []

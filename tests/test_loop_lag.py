@@ -1,7 +1,6 @@
-"""The event-loop lag probe: each wake measures how late it woke; the signal is the smaller of
-the last two measurements, so one stall that is over sheds nothing while a queue that lasts
-does, and while the loop is too busy to let the probe wake, how long the probe is overdue
-counts at once; the peak is the largest single measurement since it was last taken."""
+"""The event-loop lag probe: each wake measures how late it woke and tells its listener; while
+the loop is too busy to let the probe wake, how long it is overdue can be read at once; the
+peak is the largest single measurement since it was last taken."""
 
 import asyncio
 import time
@@ -25,14 +24,14 @@ class ScriptedLoop:
         self.now = 100.0
         self.lags = list(lags)
         self.probe: LoopLag | None = None
-        self.readings: list[tuple[float, float]] = []  # (seconds, peak)
+        self.readings: list[tuple[float, float]] = []  # (last, peak)
 
     def clock(self) -> float:
         return self.now
 
     async def sleep(self, seconds: float) -> None:
         assert self.probe is not None
-        self.readings.append((self.probe.seconds, self.probe.peak))
+        self.readings.append((self.probe.last, self.probe.peak))
         if not self.lags:
             raise Script
         self.now += seconds + self.lags.pop(0)
@@ -48,22 +47,16 @@ def measure(lags: list[float]) -> tuple[LoopLag, list[tuple[float, float]]]:
     return probe, loop.readings
 
 
-def test_the_signal_is_the_smaller_of_the_last_two_measurements() -> None:
-    _, readings = measure([0.001, 0.050, 0.002, 0.030, 0.040, 0.035])
-    seconds = [s for s, _ in readings]
-    # By hand: min(this wake's lag, the last one's), the first against nothing measured (0).
-    expected = [0.0, 0.0, 0.001, 0.002, 0.002, 0.030, 0.035]
-    assert seconds == pytest.approx(expected, abs=1e-9)
-
-
-def test_one_stall_that_is_over_leaves_the_signal_low() -> None:
-    _, readings = measure([0.0, 0.200, 0.0, 0.0])
-    assert max(s for s, _ in readings) == pytest.approx(0.0, abs=1e-9)
-
-
-def test_a_lasting_queue_keeps_the_signal_high() -> None:
-    _, readings = measure([0.030] * 5)
-    assert [s for s, _ in readings][2:] == pytest.approx([0.030] * 4, abs=1e-9)
+def test_each_wake_is_one_measurement_told_to_the_listener() -> None:
+    loop = ScriptedLoop([0.001, 0.050, 0.002])
+    probe = LoopLag(INTERVAL_S, clock=loop.clock, sleep=loop.sleep)
+    loop.probe = probe
+    told: list[float] = []
+    probe.on_measure = told.append
+    with pytest.raises(Script):
+        asyncio.run(probe.run())
+    assert told == pytest.approx([0.001, 0.050, 0.002], abs=1e-9)
+    assert [last for last, _ in loop.readings] == pytest.approx([0.0, 0.001, 0.050, 0.002])
 
 
 def test_a_wake_earlier_than_asked_counts_as_no_lag() -> None:
@@ -75,35 +68,26 @@ def test_the_peak_is_the_largest_single_measurement_until_it_is_taken() -> None:
     probe, readings = measure([0.004, 0.090, 0.003])
     assert [p for _, p in readings] == pytest.approx([0.0, 0.004, 0.090, 0.090], abs=1e-9)
     assert probe.take_peak() == pytest.approx(0.090, abs=1e-9)
-    # Taken: from now on it starts again from the current signal, min(0.003, 0.090).
+    # Taken: from now on it starts again from the latest measurement.
     assert probe.take_peak() == pytest.approx(0.003, abs=1e-9)
 
 
-def test_before_the_probe_is_due_admission_reads_the_measurements() -> None:
-    loop = ScriptedLoop([0.030, 0.030])
-    probe = LoopLag(INTERVAL_S, clock=loop.clock, sleep=loop.sleep)
-    loop.probe = probe
-    assert probe.now() == 0.0  # not started: nothing measured, nothing due
-    with pytest.raises(Script):
-        asyncio.run(probe.run())
-    # Asleep again after two wakes 30 ms late, due 10 ms from the last wake.
-    assert probe.seconds == pytest.approx(0.030, abs=1e-9)
-    loop.now += INTERVAL_S / 2
-    assert probe.now() == pytest.approx(0.030, abs=1e-9)
-
-
-def test_a_probe_the_busy_loop_cannot_wake_counts_as_lag_while_it_is_overdue() -> None:
+def test_the_probe_is_overdue_only_once_its_wake_has_passed() -> None:
     """One pass of the loop running long: every measurement so far was on time, but the probe
     is 40 ms overdue, so a request read now has waited at least that long."""
     loop = ScriptedLoop([0.0, 0.0])
     probe = LoopLag(INTERVAL_S, clock=loop.clock, sleep=loop.sleep)
     loop.probe = probe
+    assert probe.overdue() == -float("inf")  # not started: nothing is due
     with pytest.raises(Script):
         asyncio.run(probe.run())
-    assert probe.seconds == 0.0
-    loop.now += INTERVAL_S + 0.040  # the probe was due INTERVAL_S after its last wake
-    assert probe.now() == pytest.approx(0.040, abs=1e-9)
-    assert probe.seconds == 0.0  # a reading, not a measurement: the peak and signal keep
+    # Asleep again, due INTERVAL_S after its last wake.
+    loop.now += INTERVAL_S / 2
+    assert probe.overdue() == pytest.approx(-INTERVAL_S / 2, abs=1e-9)
+    loop.now += INTERVAL_S / 2 + 0.040
+    assert probe.overdue() == pytest.approx(0.040, abs=1e-9)
+    assert probe.last == 0.0  # a reading, not a measurement: the peak and the last keep
+    assert probe.peak == 0.0
 
 
 def test_on_a_real_loop_a_blocking_callback_shows_as_lag() -> None:
@@ -116,7 +100,7 @@ def test_on_a_real_loop_a_blocking_callback_shows_as_lag() -> None:
         await asyncio.sleep(0.05)  # a few quiet wakes
         probe.take_peak()
         time.sleep(0.08)  # noqa: ASYNC251 - on purpose: blocks the loop, the probe cannot wake
-        overdue = probe.now()  # what a request read in this same pass sees
+        overdue = probe.overdue()  # what a request read in this same pass sees
         await asyncio.sleep(0.05)
         task.cancel()
         return overdue, probe.take_peak()

@@ -13,7 +13,11 @@ WORKER_PID_HEADER = "x-worker-pid"
 class WorkerPidHeader:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.header = (WORKER_PID_HEADER.encode(), str(os.getpid()).encode())
+        self.header = self.header_of_this_process()
+
+    @staticmethod
+    def header_of_this_process() -> tuple[bytes, bytes]:
+        return (WORKER_PID_HEADER.encode(), str(os.getpid()).encode())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -206,6 +206,11 @@ class Metrics:
     def request_finished(self, method: str, route: str, status: int, seconds: float) -> None:
         """``method`` and ``route`` are labels already (see app.telemetry.http_labels)."""
         self.requests_in_flight -= 1
+        self.request_answered(method, route, status, seconds)
+
+    def request_answered(self, method: str, route: str, status: int, seconds: float) -> None:
+        """A request's duration, also for one the HTTP protocol answered itself (it was never
+        in flight in the app)."""
         key = (method, route, status)
         writer = self._request_writers.get(key)
         if writer is None:

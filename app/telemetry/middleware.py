@@ -124,7 +124,7 @@ class RequestTelemetryMiddleware:
                 span.end()
             if context_token is not None:
                 otel_context.detach(context_token)
-            if self.request_log is not None:
+            if self.request_log is not None and record.line:
                 fields = {
                     "logger": REQUEST_LOGGER, "method": method, "route": template, "status": status,
                     "duration_ms": round(seconds * 1000, 3), "request_id": request_id,

@@ -24,6 +24,8 @@ class RequestRecord:
     # The server span when this request is sampled (recording), else None: handlers check this
     # rather than looking the current span up in the OpenTelemetry context.
     sampled_span: Span | None = None
+    # False: the request gets no line of its own (a shed request: a summary line counts it).
+    line: bool = True
 
     def annotate(self, **fields: Any) -> None:
         """Add fields to this request's log line."""

@@ -1,21 +1,30 @@
-"""Admission control as an ASGI layer: while the loop lags beyond the threshold a prediction
-request is answered at once, unread, with a 503, ``Retry-After`` and the documented error body;
-below it the request goes on with its deadline in the scope; other paths are never shed."""
+"""Admission control: one policy (:class:`Shedding`) and the ASGI layer that applies it. While
+the policy sheds, a prediction request is answered at once, unread, with a 503, ``Retry-After``
+and the documented error body, and no request line of its own (a summary line counts it);
+otherwise it goes on with its deadline in the scope; other paths are never shed. The policy's
+shed probability follows the event-loop lag the way PIE does (RFC 8033)."""
 
 import asyncio
 import json
+import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from app.api.admission import DEADLINE_KEY, Admission, deadline_of
+from app.api.admission import DAMPING, DEADLINE_KEY, GAIN, Admission, Shedding, deadline_of
 from app.loop_lag import LoopLag
+from app.telemetry.request_context import RequestRecord, close_record, open_record
 
 THRESHOLD_S = 0.025
 DEADLINE_S = 5.0
 ROUTES = ("/predict", "/predict/batch")
+
+
+def test_the_gains_are_the_ones_these_hand_computed_cases_assume() -> None:
+    assert (GAIN, DAMPING) == (2.0, 10.0)
 
 
 class App:
@@ -35,19 +44,26 @@ async def unread(*_: Any) -> Message:
     raise AssertionError("admission must not read the body of a request it sheds")
 
 
-class Layer:
-    """Admission over the app, with a lag probe that measured ``lag_s`` (or the one given)."""
+def policy(lag: LoopLag | None = None, retry_after_s: int = 7) -> tuple[Shedding, list[str]]:
+    shed: list[str] = []
+    refused: list[tuple[str, str, float]] = []
+    shedding = Shedding(
+        lag or LoopLag(0.01), THRESHOLD_S, retry_after_s, ROUTES,
+        on_shed=shed.append, on_refused=lambda *args: refused.append(args),
+    )  # fmt: skip
+    return shedding, shed
 
-    def __init__(self, lag_s: float = 0.0, retry_after_s: int = 7, lag: LoopLag | None = None):
+
+class Layer:
+    """Admission over the app, with a policy whose shed probability is ``probability``."""
+
+    def __init__(
+        self, probability: float = 0.0, retry_after_s: int = 7, lag: LoopLag | None = None
+    ) -> None:
         self.app = App()
-        self.lag = lag or LoopLag(0.01)
-        if lag is None:
-            self.lag.seconds = lag_s
-        self.shed: list[str] = []
-        self.admission = Admission(
-            self.app, self.lag, threshold_s=THRESHOLD_S, retry_after_s=retry_after_s,
-            deadline_s=DEADLINE_S, routes=ROUTES, on_shed=self.shed.append,
-        )  # fmt: skip
+        self.shedding, self.shed = policy(lag, retry_after_s)
+        self.shedding.probability = probability
+        self.admission = Admission(self.app, self.shedding, deadline_s=DEADLINE_S)
 
     async def request(self, path: str, scope_type: str = "http") -> list[Message]:
         sent: list[Message] = []
@@ -68,10 +84,8 @@ def headers_of(start: Message) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("path", ROUTES)
-def test_over_the_threshold_a_prediction_gets_a_fast_503_with_retry_after_and_the_body(
-    path: str,
-) -> None:
-    layer = Layer(lag_s=THRESHOLD_S + 0.001, retry_after_s=7)
+def test_a_shed_prediction_gets_a_fast_503_with_retry_after_and_the_body(path: str) -> None:
+    layer = Layer(probability=1.0, retry_after_s=7)
     start, body = layer.call(path)
     assert start["type"] == "http.response.start"
     assert start["status"] == 503
@@ -91,8 +105,20 @@ def test_over_the_threshold_a_prediction_gets_a_fast_503_with_retry_after_and_th
     assert layer.shed == [path]
 
 
-def test_at_the_threshold_a_prediction_is_admitted_with_its_deadline() -> None:
-    layer = Layer(lag_s=THRESHOLD_S)
+def test_a_shed_request_gets_no_request_line_of_its_own() -> None:
+    layer = Layer(probability=1.0)
+    record = RequestRecord(request_id="r", started_ns=0)
+    token = open_record(record)
+    try:
+        layer.call("/predict")
+    finally:
+        close_record(token)
+    assert record.line is False
+    assert layer.shedding.unreported == 1
+
+
+def test_at_probability_zero_a_prediction_is_admitted_with_its_deadline() -> None:
+    layer = Layer(probability=0.0)
     before = time.monotonic()
     start, _ = layer.call("/predict")
     after = time.monotonic()
@@ -105,7 +131,7 @@ def test_at_the_threshold_a_prediction_is_admitted_with_its_deadline() -> None:
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/model", "/drift", "/x"])
 def test_other_paths_are_never_shed_and_get_no_deadline(path: str) -> None:
-    layer = Layer(lag_s=10.0)
+    layer = Layer(probability=1.0)
     start, _ = layer.call(path)
     assert start["status"] == 200
     assert layer.shed == []
@@ -115,7 +141,7 @@ def test_other_paths_are_never_shed_and_get_no_deadline(path: str) -> None:
 
 
 def test_a_lifespan_scope_passes_through() -> None:
-    layer = Layer(lag_s=10.0)
+    layer = Layer(probability=1.0)
     assert layer.call("/predict", scope_type="lifespan") == []
     assert [s["type"] for s in layer.app.scopes] == ["lifespan"]
     assert layer.shed == []
@@ -124,7 +150,7 @@ def test_a_lifespan_scope_passes_through() -> None:
 def test_each_shed_response_gets_headers_of_its_own() -> None:
     """Layers outside add their headers to the message: one response's must not leak into the
     next one's."""
-    layer = Layer(lag_s=1.0)
+    layer = Layer(probability=1.0)
     first, _ = layer.call("/predict")
     first["headers"].append((b"x-request-id", b"abc"))
     second, _ = layer.call("/predict")
@@ -132,12 +158,66 @@ def test_each_shed_response_gets_headers_of_its_own() -> None:
     assert layer.shed == ["/predict", "/predict"]
 
 
-def test_the_layer_reads_the_lag_of_the_moment() -> None:
-    layer = Layer(lag_s=1.0)
-    assert layer.call("/predict")[0]["status"] == 503
-    layer.lag.seconds = 0.0  # the queue is gone
-    assert layer.call("/predict")[0]["status"] == 200
-    assert layer.shed == ["/predict"]
+def test_a_request_is_shed_when_the_draw_falls_under_the_probability() -> None:
+    layer = Layer(probability=0.3)
+    draws: Iterator[float] = iter([0.29, 0.31, 0.0, 0.99])
+    layer.shedding._random = lambda: next(draws)
+    statuses = [layer.call("/predict")[0]["status"] for _ in range(4)]
+    assert statuses == [503, 200, 503, 200]
+
+
+def test_about_that_share_of_requests_is_shed() -> None:
+    shedding, _ = policy()
+    shedding.probability = 0.3
+    shed = sum(shedding.overloaded() for _ in range(20_000))
+    assert 0.28 * 20_000 < shed < 0.32 * 20_000  # binomial sd ~65: ±9 sd
+
+
+def measurements(lags: list[float]) -> list[float]:
+    """The probability after each of ``lags`` measured in turn, from a quiet worker."""
+    shedding, _ = policy()
+    out = []
+    for lag in lags:
+        shedding.measured(lag)
+        out.append(shedding.probability)
+    return out
+
+
+def test_a_lasting_queue_raises_the_probability_each_measurement() -> None:
+    # By hand, threshold 25 ms, on the smaller of each two measurements: min(35, 0) = 0 keeps
+    # it at 0; then +2 x 10 ms, +10 x 35 ms (from 0) = 0.37; then +0.02 each.
+    assert measurements([0.035] * 4) == pytest.approx([0.0, 0.37, 0.39, 0.41])
+
+
+def test_below_the_threshold_the_probability_falls_back_to_zero() -> None:
+    # 0, 0.37, 0.39; then 0.39 - 2 x 20 ms - 10 x 30 ms = 0.05; then 0.05 - 0.04 = 0.01; then 0.
+    assert measurements([0.035] * 3 + [0.005] * 3) == pytest.approx(
+        [0.0, 0.37, 0.39, 0.05, 0.01, 0.0]
+    )
+
+
+def test_one_stall_that_is_over_moves_nothing() -> None:
+    """A collection or one slow request: the next measurement is on time, so the smaller of
+    the two is too."""
+    assert measurements([0.0, 0.200, 0.0, 0.0]) == [0.0] * 4
+
+
+def test_a_stall_seen_twice_sheds_a_little_and_stops() -> None:
+    # min: 0, 60 ms, 0 -> 0; 2 x 35 ms + 10 x 60 ms = 0.67; 0.67 - 0.05 - 0.6 = 0.02.
+    assert measurements([0.060, 0.060, 0.0]) == pytest.approx([0.0, 0.67, 0.02])
+
+
+def test_the_probability_stays_within_zero_and_one() -> None:
+    assert measurements([0.5, 0.5, 0.5, 0.0]) == pytest.approx([0.0, 1.0, 1.0, 0.0])
+
+
+def test_the_policy_hears_every_measurement_of_its_probe() -> None:
+    lag = LoopLag(0.01)
+    shedding, _ = policy(lag)
+    assert lag.on_measure is not None
+    lag.on_measure(0.035)
+    lag.on_measure(0.035)
+    assert shedding.probability == pytest.approx(0.37)
 
 
 def test_a_pass_of_the_loop_running_past_the_threshold_sheds_before_any_measurement_does() -> None:
@@ -162,5 +242,20 @@ def test_a_pass_of_the_loop_running_past_the_threshold_sheds_before_any_measurem
         return statuses
 
     assert asyncio.run(scenario()) == [200, 200, 503, 503]
-    assert lag.seconds == 0.0
+    assert layer.shedding.probability == 0.0
     assert layer.shed == ["/predict", "/predict"]
+
+
+def test_a_shedding_worker_writes_one_summary_line_per_report(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    layer = Layer(probability=1.0)
+    for _ in range(3):
+        layer.call("/predict")
+    layer.shedding.refused("POST", "/predict", 0.0001)  # one the protocol answered
+    with caplog.at_level(logging.WARNING, logger="glassbox.admission"):
+        layer.shedding.report()
+        layer.shedding.report()  # nothing shed since: no line
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "glassbox.admission"]
+    assert line.startswith("shed 4 prediction requests in 1 s: shed probability 1.00")
+    assert "threshold 25.0 ms" in line

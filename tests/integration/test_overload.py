@@ -1,6 +1,7 @@
 """Admission control on real gunicorn (one worker): a low lag threshold sheds under load, with
-exactly as many shed 503s counted by the server as the client read; the shipped threshold sheds
-nothing at one connection; the worker survives and answers again as soon as the load stops."""
+exactly as many shed 503s counted by the server (and in its summary log lines) as the client
+read; the shipped threshold sheds nothing at one connection; the worker survives and answers
+again as soon as the load stops."""
 
 import json
 import threading
@@ -70,6 +71,13 @@ def test_a_queue_sheds_with_503s_the_server_counts_exactly(low_threshold: Server
                  http_response_status_code="503") == shed  # fmt: skip
     assert value(text, "glassbox_shed_threshold_seconds") == 0.005
     assert_no_restarts(server, workers)
+    # In the log: summary lines that add up to the 503s, and no request line for any of them.
+    lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+    summaries = [line["event"] for line in lines if line.get("logger") == "glassbox.admission"]
+    assert summaries, "a shedding worker writes a summary line"
+    assert sum(int(event.split()[1]) for event in summaries) == shed
+    assert not [line for line in lines if line.get("logger") == "glassbox.request"
+                and line.get("status") == 503]  # fmt: skip
     # No hidden queue: a second after the load, every request is answered.
     time.sleep(1.0)
     started = time.monotonic()

@@ -282,6 +282,20 @@ def test_the_line_has_the_documented_fields_and_what_the_handler_added() -> None
     assert REQUEST_LOGGER == "glassbox.request"
 
 
+def test_a_request_whose_record_declines_a_line_is_counted_but_not_logged() -> None:
+    """What admission does to a shed request: a summary line counts it instead."""
+
+    async def handler(scope: Scope) -> None:
+        record = current_request()
+        assert record is not None
+        record.line = False
+
+    edge = Edge(Endpoint(status=503, during=handler))
+    edge.call(http_scope())
+    assert edge.log.lines == []
+    assert edge.count("POST", "/predict", 503) == 1
+
+
 def test_with_tracing_off_there_are_no_trace_ids_anywhere() -> None:
     edge = Edge(sampler=None)
     sent = edge.call(http_scope())
