@@ -172,6 +172,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         close = (
             self.expect_100_continue or not self.parser.should_keep_alive() or shedding.draining()
         )
+        # Counted before it is written: a count survives a kill -9 once the client has its answer.
+        method = method_label(self.parser.get_method().decode("ascii"))
+        shedding.refused(method, raw_path.decode("ascii"), time.perf_counter() - started)
         self.transport.write(
             self.response_head(shedding.status, shedding.protocol_headers, close) + shedding.body
         )
@@ -180,8 +183,6 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
         else:
             self.dropping = True
-        method = method_label(self.parser.get_method().decode("ascii"))
-        shedding.refused(method, raw_path.decode("ascii"), time.perf_counter() - started)
         return True
 
     def send_400_response(self, msg: str) -> None:
