@@ -4,7 +4,7 @@ The signal is the worker's event-loop lag (:class:`app.loop_lag.LoopLag`): the t
 arriving now waits before the worker looks at it. Each of the probe's measurements (every
 ``GLASSBOX_LAG_PROBE_INTERVAL_SECONDS``) moves a shed probability, as PIE does for a router's
 queue (RFC 8033): up while the lag is above the threshold, down while it is below, and with the
-lag's change since the last measurement. It sees the smaller of the last two measurements, so
+lag's change since the last measurement (which never raises it while the lag is below). It sees the smaller of the last two measurements, so
 one stall that is already over moves nothing. A prediction request is shed with that
 probability, and always while the probe is overdue by more than the threshold (one pass of the
 loop running that long: whatever it reads has waited at least as long). Shedding a share
@@ -118,6 +118,8 @@ class Shedding:
         p = (self.probability + GAIN * (queued - self.threshold_s)
              + DAMPING * (queued - self._last_queued))  # fmt: skip
         self._last_queued = queued
+        if queued <= self.threshold_s and p > self.probability:
+            p = self.probability  # a lag rising below the threshold sheds nothing yet
         self.probability = 0.0 if p < 0.0 else 1.0 if p > 1.0 else p
 
     def overloaded(self) -> bool:

@@ -207,6 +207,20 @@ def test_a_stall_seen_twice_sheds_a_little_and_stops() -> None:
     assert measurements([0.060, 0.060, 0.0]) == pytest.approx([0.0, 0.67, 0.02])
 
 
+def test_a_lag_rising_below_the_threshold_sheds_nothing() -> None:
+    """PIE's change term alone would raise it (from 1 to 20 ms: -2 x 5 ms + 10 x 19 ms > 0);
+    below the threshold the probability only falls."""
+    assert measurements([0.001, 0.001, 0.020, 0.020, 0.024]) == [0.0] * 5
+
+
+def test_below_the_threshold_the_probability_keeps_falling() -> None:
+    # 0, 0.37, 0.39; then 24 ms (min 24): 0.39 + 2 x -1 ms + 10 x -11 ms = 0.278; rising to
+    # min(30, 24) = 24 again: 0.278 - 0.002 = 0.276.
+    assert measurements([0.035] * 3 + [0.024, 0.030]) == pytest.approx(
+        [0.0, 0.37, 0.39, 0.278, 0.276]
+    )
+
+
 def test_the_probability_stays_within_zero_and_one() -> None:
     assert measurements([0.5, 0.5, 0.5, 0.0]) == pytest.approx([0.0, 1.0, 1.0, 0.0])
 
