@@ -1,4 +1,4 @@
-"""``otlp_export``: the SDK's OTLP/HTTP span exporter with an encoding that costs a third as much.
+"""``otlp_export``: the SDK's OTLP/HTTP span exporter with an encoding that copies no message.
 
 The SDK's encoder (``opentelemetry.exporter.otlp.proto.common``) builds every protobuf message
 bottom-up and passes it to its parent's constructor, and the upb runtime copies a message passed

@@ -1,7 +1,7 @@
 """``early_sampling`` and ``ratio_rule``: how each request's server span is started.
 
-The public path is the SDK's: ``tracer.start_span`` for every request, which costs ~30 k
-instructions even for a span its sampler drops. With ``early_sampling`` the provider's own
+The public path is the SDK's: ``tracer.start_span`` for every request, which does most of a
+span's work even for one its sampler drops. With ``early_sampling`` the provider's own
 sampler decides first, on a trace id from the provider's own id generator: a dropped request
 gets its ids and flags (as the SDK would set them) and no span object; a recorded one gets a
 real SDK span on the same trace id, handed to the SDK through the id generator
@@ -9,8 +9,8 @@ real SDK span on the same trace id, handed to the SDK through the id generator
 and the built-in samplers answer the same for the same parent and trace id; one that answers
 differently only changes which ids are returned, never their consistency: they are read from
 the span that was made. With ``ratio_rule`` as well, a new trace under the parent-based ratio
-sampler is decided by ``TraceIdRatioBased``'s own rule on its bound (~1 k instructions instead
-of ~16 k through ``should_sample``).
+sampler is decided by ``TraceIdRatioBased``'s own rule on its bound, without the calls through
+``should_sample``.
 """
 
 from __future__ import annotations

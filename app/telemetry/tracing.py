@@ -85,10 +85,9 @@ class CountingExporter(SpanExporter):
         return self.inner.force_flush(timeout_millis)
 
 
-# The export thread holds the GIL while it encodes a batch (in-process, ~10 µs a span with
-# the otlp_export fast path, ~23 µs with the SDK's encoder): the SDK's default of 512 spans stalled
-# request handling for tens of milliseconds at a time. Smaller batches spread the same work into
-# short pauses (OTEL_BSP_MAX_EXPORT_BATCH_SIZE still overrides).
+# The export thread holds the GIL while it encodes a batch: the SDK's default of 512 spans
+# stalled request handling for tens of milliseconds at a time. Smaller batches spread the same
+# work into short pauses (OTEL_BSP_MAX_EXPORT_BATCH_SIZE still overrides).
 DEFAULT_EXPORT_BATCH = "64"
 
 

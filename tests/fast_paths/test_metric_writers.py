@@ -150,7 +150,7 @@ def test_a_service_whose_metric_children_hid_their_values_starts_and_counts_exac
         return child
 
     monkeypatch.setattr(MetricWrapperBase, "labels", moved_labels)
-    settings = Settings(model_dir=BUNDLED_MODEL_DIR, log={"format": "json"})  # type: ignore[arg-type]
+    settings = Settings(model_dir=BUNDLED_MODEL_DIR, fast_paths="all", log={"format": "json"})  # type: ignore[arg-type]
     with TestClient(create_app(settings)) as c:
         for _ in range(3):
             assert c.post("/predict", json=OK_ROW).status_code == 200
