@@ -11,10 +11,12 @@ is not in the count, so a ratio here is of the app's work only.
 
 The fast paths are priced on issue 6's full telemetry at 10 %, exported (``fast_path_configs``):
 every fast path on, each one off alone, and none. Their spans go to bench's OTLP receiver in a
-process of its own (not counted), in batches of 64 only (the batch processor's timer is set out
-of reach, so the same requests make the same batches), all exported by the lifespan's shutdown
-before the process ends; the export thread's work is counted with the requests'. Python's
-``random`` is seeded, so the same requests are sampled in every run.
+process of its own (not counted), all in one batch at the lifespan's shutdown, while the
+requests' thread waits: the export's work is counted with the requests', but not the GIL's
+hand-overs between two busy threads, whose number under valgrind follows the wall clock (with a
+64-span batch leaving mid-run, a row's count moved by tens of thousands from run to run); the
+price under load (fast_path_prices.py) has them. Python's ``random`` is seeded, so the same
+requests are sampled in every run (and the first ``N`` of the ``3N`` are the ``N``).
 
 Writes ``.run/bench/fast_path_instructions.json`` (or ``instructions.json`` with ``--configs``).
 """
@@ -55,10 +57,14 @@ OUT_DIR = ROOT / ".run" / "bench"
 COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
 SPANS = re.compile(r"^spans exported (\d+) dropped (\d+)$", re.M)
 DEFAULT_REQUESTS = 300
-# The exporting rows: only full batches leave before the shutdown's flush, and the flush has
-# time under valgrind (which the graceful timeout must exceed).
+# The exporting rows: every span is exported by the lifespan's shutdown, in one batch, while the
+# requests' thread waits (an export alongside the requests would add the GIL's hand-overs, whose
+# number follows valgrind's wall-clock time, not the requests); the flush has time under valgrind
+# (which the graceful timeout must exceed).
 OTLP_ENV = {
     "OTEL_BSP_SCHEDULE_DELAY": "3600000",
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "1000000",
+    "GLASSBOX_TRACES_MAX_PENDING": "1000000",
     "GLASSBOX_TRACES_FLUSH_TIMEOUT_SECONDS": "60",
     "GLASSBOX_GRACEFUL_TIMEOUT_SECONDS": "120",
 }

@@ -31,19 +31,6 @@ def verify(srv: server.Server, load: workload.Workload) -> None:
             workload.compare(where, doc, body.expected)
 
 
-def _describe_config(config: Config, srv: server.Server | None) -> dict[str, Any]:
-    return {
-        "name": config.name,
-        "description": config.description,
-        "reference": config.reference,
-        "endpoints": list(config.endpoints),
-        "command": srv.command if srv else None,
-        "env": srv.env_overrides if srv else dict(config.env),
-        "threads": srv.threads() if srv and srv.pids else None,
-        "ready_rss_kib": srv.ready_rss_kib if srv else None,
-    }
-
-
 def describe_config(config: Config, srv: server.Server | None) -> dict[str, Any]:
     return {
         "name": config.name,
