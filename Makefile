@@ -22,7 +22,8 @@ APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install
 
 .PHONY: help run dev test test-unit test-integration lint format train describe bench bench-drain \
   bench-overload bench-footprint clean system-deps inventory stack traffic rules dashboards dashboards-preview \
-  k8s checkov image image-context image-base image-deps test-image sbom audit bench-instructions
+  k8s checkov image image-context image-base image-deps test-image sbom audit bench-instructions \
+  bench-prices
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -151,8 +152,12 @@ bench-overload: $(VENV)/.synced system-deps ## the knee, spikes with and without
 bench-footprint: $(VENV)/.synced ## what a worker's files take in the multiprocess directory, per restart
 	$(BIN)/python -m bench.multiprocess_footprint $(BENCH_FOOTPRINT_ARGS)
 
-bench-instructions: $(VENV)/.synced ## instructions per single-row request (callgrind, in-process): repeatable on a noisy box
+bench-instructions: $(VENV)/.synced ## instructions per request, per fast path (callgrind, in-process): repeatable on a noisy box
+	@$(MAKE) --no-print-directory system-deps SYSTEM_TOOLS="valgrind:valgrind"
 	$(BIN)/python -m bench.instructions $(BENCH_INSTRUCTIONS_ARGS)
+
+bench-prices: $(VENV)/.synced system-deps ## CPU µs per request each fast path saves under load (paired rounds, real gunicorn)
+	$(BIN)/python -m bench.fast_path_prices $(BENCH_PRICES_ARGS)
 
 # --- the image (README: "The container image") ---------------------------------------------
 # The build context's extras, made on the host so that the build needs no network: the pinned uv,

@@ -79,9 +79,11 @@ def on_starting(server: object) -> None:
 
 
 def post_fork(server: object, worker: object) -> None:
-    from app.telemetry.multiprocess import use_cached_pid
+    from app.fast_paths import FastPaths
+    from app.fast_paths.cached_pid import install_cached_pid
 
-    use_cached_pid()
+    # Before the worker makes any metric.
+    install_cached_pid(FastPaths.from_setting(_settings.fast_paths))
 
 
 def child_exit(server: object, worker: object) -> None:

@@ -36,6 +36,7 @@ from app.api.schemas import build_schemas
 from app.api.worker_pid_header import WorkerPidHeader
 from app.drain_flag import DrainFlag
 from app.drift.assembly import Drift, assemble_drift
+from app.fast_paths import FastPaths
 from app.loop_lag import LoopLag
 from app.model.card import CARD_FILE, PROFILE_FILE, ModelCard
 from app.model.errors import ModelError
@@ -95,6 +96,7 @@ class ServiceState:
     metrics: Metrics
     tracer_ref: TracerRef
     drift: Drift
+    fast_paths: FastPaths
     span_exporter: SpanExporter | None = None
     request_log: RequestLog | None = None
     predictor: Predictor | None = None
@@ -152,7 +154,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
             settings.tracing.max_pending,
             state.metrics.spans_were_exported,
             state.metrics.spans_were_dropped,
-            exporter=state.span_exporter,
+            exporter=state.span_exporter, fast_paths=state.fast_paths,
         )  # fmt: skip
     if tracing is not None:
         state.tracer_ref.use(tracing)
@@ -196,7 +198,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
         await run_in_threadpool(tracing.shutdown, settings.tracing.flush_timeout_seconds)
 
 
-def _metrics(settings: Settings, card: ModelCard, profile: ReferenceProfile) -> Metrics:
+def _metrics(
+    settings: Settings, card: ModelCard, profile: ReferenceProfile, fast_paths: FastPaths
+) -> Metrics:
     trained_at = datetime.fromisoformat(card.trained_at.replace("Z", "+00:00")).timestamp()
     labels = ModelLabels(
         version=card.version,
@@ -208,7 +212,7 @@ def _metrics(settings: Settings, card: ModelCard, profile: ReferenceProfile) -> 
     return Metrics(
         labels, PREDICTION_ROUTES, failure_label_pairs(card.contract),
         request_buckets_seconds=settings.request_latency_buckets_seconds,
-        inference_buckets_seconds=settings.latency_buckets_seconds,
+        inference_buckets_seconds=settings.latency_buckets_seconds, fast_paths=fast_paths,
     )  # fmt: skip
 
 
@@ -254,7 +258,9 @@ def create_app(
     card = ModelCard.load(settings.model_dir / CARD_FILE)
     profile = ReferenceProfile.load(settings.model_dir / PROFILE_FILE, card.contract)
     schemas = build_schemas(card, settings.max_batch_rows)
-    metrics = _metrics(settings, card, profile)
+    fast_paths = FastPaths.from_setting(settings.fast_paths)
+    logger.info("fast paths: %s", ", ".join(sorted(fast_paths.enabled)) or "none")
+    metrics = _metrics(settings, card, profile, fast_paths)
     drift = assemble_drift(card, profile, settings.drift, multiprocess_dir())
     tracer_ref = TracerRef()
     app = FastAPI(
@@ -268,7 +274,8 @@ def create_app(
     )
     state = app.state.service = ServiceState(
         settings=settings, card=card, metrics=metrics, tracer_ref=tracer_ref, drift=drift,
-        span_exporter=span_exporter, drain=DrainFlag.open(multiprocess_dir()),
+        fast_paths=fast_paths, span_exporter=span_exporter,
+        drain=DrainFlag.open(multiprocess_dir()),
         loop_lag=LoopLag(settings.overload.lag_probe_interval_seconds),
     )  # fmt: skip
     # Static routes: a response sent before routing (a declared body too large) is counted
@@ -300,7 +307,7 @@ def create_app(
     if settings.log.request_lines:
         request_log = state.request_log = RequestLog(
             settings.log.sample_ratio, settings.latency_slo_seconds, settings.log.level,
-            settings.log.format, settings.log.flush_seconds,
+            settings.log.format, settings.log.flush_seconds, fast_paths,
         )  # fmt: skip
     app.add_middleware(
         RequestTelemetryMiddleware,

@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.cpu_limit import read_cpu_limit
 from app.drift.status import Thresholds
+from app.fast_paths import parse_selection
 
 # Sub-millisecond to ten seconds. The latency SLO threshold is added as an exact boundary.
 DEFAULT_LATENCY_BUCKETS_SECONDS = (
@@ -205,6 +206,8 @@ class Settings(_Group):
     latency_slo_seconds: float = Field(0.1, gt=0, le=60)
     latency_buckets_seconds: tuple[float, ...] = DEFAULT_LATENCY_BUCKETS_SECONDS
     environment: str = "dev"
+    # The private-API fast paths (app/fast_paths): "all", "none" or a comma list of names.
+    fast_paths: str = "all"
     # From the Kubernetes downward API, for the trace resource.
     pod_name: str | None = Field(None, validation_alias=_named("POD_NAME", "GLASSBOX_POD_NAME"))
     pod_namespace: str | None = Field(
@@ -244,6 +247,12 @@ class Settings(_Group):
             + self.tracing.flush_timeout_seconds
             + SHUTDOWN_MARGIN_SECONDS
         )
+
+    @field_validator("fast_paths")
+    @classmethod
+    def _known_fast_paths(cls, text: str) -> str:
+        parse_selection(text)
+        return text
 
     @field_validator("latency_buckets_seconds")
     @classmethod

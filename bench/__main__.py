@@ -15,8 +15,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -27,18 +25,17 @@ from bench import (
     drift_cost,
     environment,
     gc_pauses,
-    otlp_sink,
     raw_model,
     report,
     runner,
     scrape,
     server,
+    session,
     traces,
     workload,
-    wrk,
 )
 from bench import configs as configs_module
-from bench.configs import ENDPOINTS, GC_CONFIGS, Config
+from bench.configs import GC_CONFIGS, Config
 
 MODEL_DIR = server.ROOT / "models" / "churn"
 OUT_DIR = server.ROOT / ".run" / "bench"
@@ -114,31 +111,6 @@ def _preflight(args: argparse.Namespace) -> None:
         )
 
 
-def _verify(srv: server.Server, load: workload.Workload) -> None:
-    """Every body wrk will send gets the raw model's answer from this server."""
-    for name in srv.config.endpoints:
-        path = ENDPOINTS[name].path
-        for body in load.bodies[name]:
-            where = f"{srv.config.name} {path} {body.label}"
-            status, doc = server.http(srv.url(path), body.data)
-            if status != 200:
-                raise workload.WrongAnswerError(f"{where}: HTTP {status}: {doc!r}")
-            workload.compare(where, doc, body.expected)
-
-
-def _describe_config(config: Config, srv: server.Server | None) -> dict[str, Any]:
-    return {
-        "name": config.name,
-        "description": config.description,
-        "reference": config.reference,
-        "endpoints": list(config.endpoints),
-        "command": srv.command if srv else None,
-        "env": srv.env_overrides if srv else dict(config.env),
-        "threads": srv.threads() if srv and srv.pids else None,
-        "ready_rss_kib": srv.ready_rss_kib if srv else None,
-    }
-
-
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)  # unwinds through the ExitStack: servers are stopped
 
@@ -157,14 +129,6 @@ class Progress:
         print(f"[{self.elapsed_s:4.0f}s] {message}", flush=True)
 
 
-@dataclass
-class Measured:
-    runs: list[runner.Run]
-    configs: list[dict[str, Any]]
-    spans: dict[str, dict[str, Any]] = field(default_factory=dict)
-    sink_cpu_s: float | None = None
-
-
 def _run(
     args: argparse.Namespace,
     configs: tuple[Config, ...],
@@ -174,45 +138,13 @@ def _run(
     rounds: int,
     window_s: float,
     connections: tuple[int, ...],
-) -> Measured:
-    """Start every server, verify its answers, run the plan, take the span accounts; every
-    server (and the OTLP receiver) is stopped after."""
-    servers: dict[str, server.Server] = {}
-    with ExitStack() as stack:
-        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="glassbox-bench-")))
-        scripts = {}
-        for name in ENDPOINTS:
-            bodies = workdir / f"{name}.bodies"
-            bodies.write_bytes(load.lines(name))
-            times = workdir / f"{name}.times"
-            scripts[name] = (wrk.write_script(bodies, times, workdir / f"{name}.lua"), times)
-        sink = None
-        if any(c.otlp for c in configs):
-            sink = otlp_sink.start(str(args.load_cpu))
-            stack.callback(sink.stop)
-            log(f"OTLP receiver at {sink.url} (pid {sink.process.pid}, CPU {args.load_cpu})")
-        stack.callback(lambda: server.stop_all(list(servers.values())))
-        for config in configs:
-            srv = server.start(
-                config, workdir, str(args.server_cpu), log_dir, sink.url if sink else None
-            )
-            servers[config.name] = srv
-        for srv in servers.values():
-            srv.wait_ready()
-            _verify(srv, load)
-            log(f"{srv.config.name} ready, answers match the raw model (pids {srv.pids})")
-        bench = runner.Bench(servers, scripts, args.server_cpu, str(args.load_cpu), log)
-        runs = runner.run_all(bench, configs, connections, rounds, window_s, args.warmup)
-        measured = Measured(runs, [_describe_config(c, servers.get(c.name)) for c in configs])
-        if sink is not None:
-            # Before the last answers are checked: those requests' spans would still be pending.
-            exporting = [servers[c.name] for c in configs if c.otlp]
-            measured.spans = traces.accounts(exporting, sink)
-            measured.sink_cpu_s = sink.report()["cpu_s"]
-            log("span accounts taken")
-        for srv in servers.values():
-            _verify(srv, load)  # still the raw model's answers after the load
-        return measured
+) -> session.Measured:
+    """The plan's rounds on every configuration's server (session.measure)."""
+
+    def plan(bench: runner.Bench) -> list[runner.Run]:
+        return runner.run_all(bench, configs, connections, rounds, window_s, args.warmup)
+
+    return session.measure(configs, load, log_dir, log, args.server_cpu, args.load_cpu, plan)
 
 
 def _scrape(args: argparse.Namespace, load: workload.Workload, log_dir: Path) -> dict[str, Any]:
@@ -289,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     # From here this process only waits on wrk and reads /proc: it stays off the server core.
     os.sched_setaffinity(0, {args.load_cpu})
     with tempfile.TemporaryDirectory(prefix="glassbox-bench-logs-", dir=server.log_root()) as logs:
-        measured = Measured([], [])
+        measured = session.Measured([], [])
         if configs:
             try:
                 measured = _run(

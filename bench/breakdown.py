@@ -45,6 +45,7 @@ COMPONENTS = (
     Component("OTLP export of the 10 % sampled", (("full@0.1", 1), ("drift-off", -1))),
     Component("tracing @1.0 over @0.1, exported", (("full@1.0", 1), ("full@0.1", -1))),
     Component("all telemetry as shipped", (("service", 1), ("telemetry-off", -1))),
+    Component("saved by the fast paths (issue 27)", (("no-fast-paths", 1), ("service", -1))),
     Component("full@1.0 exported over no telemetry", (("full@1.0", 1), ("telemetry-off", -1))),
 )
 

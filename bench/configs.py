@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from app.fast_paths import NAMES, without
+
 # What the bare reference measures on the bench machine (2 cores, 300-tree model), single row at
 # 16 connections: 2865-2965 rps and 336-348 us CPU per request over the runs of 2026-11-25.
 # (Issue 4 quoted ~1950 rps / ~470 us from another machine.) A bare reference far below this
@@ -139,6 +141,7 @@ LOG_OFF = {"GLASSBOX_REQUEST_LOG_ENABLED": OFF}
 TELEMETRY_OFF = {**METRICS_OFF, **LOG_OFF, **TRACING_OFF, **DRIFT_OFF}
 SAMPLED_10 = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
 SAMPLED_ALL = {"OTEL_TRACES_SAMPLER": "always_on"}
+FAST_PATHS = "GLASSBOX_FAST_PATHS"
 
 CONFIGS: tuple[Config, ...] = (
     BARE,
@@ -146,6 +149,11 @@ CONFIGS: tuple[Config, ...] = (
     service(
         "service",
         "as shipped: RED metrics, request log, tracing (parent-based 10 %, not exported), drift",
+    ),
+    service(
+        "no-fast-paths",
+        "issue 27: as shipped, every fast path off (public APIs only)",
+        env={FAST_PATHS: "none"}, **ONE_CELL,
     ),
     service(
         "metrics-off",
@@ -203,6 +211,31 @@ GC_CONFIGS: tuple[Config, ...] = (
         env={**TELEMETRY_OFF, GC_FREEZE: OFF}, gc_probe=True, **ONE_CELL,
     ),
 )  # fmt: skip
+
+
+# Issue 27's prices (fast_path_prices.py, instructions.py): each fast path switched off alone,
+# on issue 6's full telemetry at 10 % exported (the target row every fast path works in).
+PRICE_ENV = {**SAMPLED_10, **DRIFT_OFF}
+ALL_PATHS = "paths:all"
+NO_PATHS = "paths:none"
+
+
+def without_config(name: str) -> str:
+    return f"paths:-{name}"
+
+
+def fast_path_configs(names: tuple[str, ...] = NAMES) -> tuple[Config, ...]:
+    """``paths:all``, ``paths:-<name>`` for each of ``names`` and ``paths:none``."""
+    rows = [service(ALL_PATHS, "full@0.1, every fast path", env={**PRICE_ENV, FAST_PATHS: "all"},
+                    otlp=True, **ONE_CELL)]  # fmt: skip
+    rows += [
+        service(without_config(name), f"full@0.1, every fast path but {name}",
+                env={**PRICE_ENV, FAST_PATHS: without(name)}, otlp=True, **ONE_CELL)
+        for name in names
+    ]  # fmt: skip
+    rows.append(service(NO_PATHS, "full@0.1, no fast path", env={**PRICE_ENV, FAST_PATHS: "none"},
+                        otlp=True, **ONE_CELL))  # fmt: skip
+    return tuple(rows)
 
 
 def reference_for(endpoint: str, configs: tuple[Config, ...] = CONFIGS) -> Config:

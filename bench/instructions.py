@@ -1,17 +1,24 @@
 """`python -m bench.instructions` (`make bench-instructions`): instructions per single-row request,
-counted by callgrind, in-process.
+counted by callgrind, in-process: each fast path's price, or (``--configs``) the configurations'.
 
 Timings on this shared 2-core VM move 10-30 % between runs; instruction counts do not: the same
-interpreter, inputs and hash seed give the same count whatever else the machine is doing. Each
-configuration's app (``bench/configs.py``: the bare reference, or the service with that row's
-environment) is driven through ASGI with no HTTP server: ``N`` requests, then ``3N``, each a
-whole process under ``valgrind --tool=callgrind``; the difference divided by ``2N`` is one
-request's count, start-up and model loading cancelled out. The HTTP server's own work (uvicorn,
-httptools, the kernel) is the same for every row and is not in the count, so a ratio here is of
-the app's work only. Rows that export spans over OTLP are not counted (the exporter's thread
-would run on the interpreter's schedule, not per request).
+interpreter, inputs, hash seed and random seed give the same count whatever else the machine is
+doing. Each configuration's app (``bench/configs.py``) is driven through ASGI with no HTTP
+server: ``N`` requests, then ``3N``, each a whole process under ``valgrind --tool=callgrind``;
+the difference divided by ``2N`` is one request's count, start-up and model loading cancelled
+out. The HTTP server's own work (uvicorn, httptools, the kernel) is the same for every row and
+is not in the count, so a ratio here is of the app's work only.
 
-Writes ``.run/bench/instructions.json``.
+The fast paths are priced on issue 6's full telemetry at 10 %, exported (``fast_path_configs``):
+every fast path on, each one off alone, and none. Their spans go to bench's OTLP receiver in a
+process of its own (not counted), all in one batch at the lifespan's shutdown, while the
+requests' thread waits: the export's work is counted with the requests', but not the GIL's
+hand-overs between two busy threads, whose number under valgrind follows the wall clock (with a
+64-span batch leaving mid-run, a row's count moved by tens of thousands from run to run); the
+price under load (fast_path_prices.py) has them. Python's ``random`` is seeded, so the same
+requests are sampled in every run (and the first ``N`` of the ``3N`` are the ``N``).
+
+Writes ``.run/bench/fast_path_instructions.json`` (or ``instructions.json`` with ``--configs``).
 """
 
 from __future__ import annotations
@@ -20,21 +27,47 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench.configs import CONFIGS, SINGLE, Config
+from app.fast_paths import NAMES
+from bench import otlp_sink
+from bench.configs import (
+    ALL_PATHS,
+    CONFIGS,
+    NO_PATHS,
+    SINGLE,
+    Config,
+    fast_path_configs,
+    without_config,
+)
+from bench.server import CONFIG_ATTRIBUTE
 from bench.workload import SEED, SINGLE_BODIES
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / ".run" / "bench" / "instructions.json"
+OUT_DIR = ROOT / ".run" / "bench"
 COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
+SPANS = re.compile(r"^spans exported (\d+) dropped (\d+)$", re.M)
 DEFAULT_REQUESTS = 300
+# The exporting rows: every span is exported by the lifespan's shutdown, in one batch, while the
+# requests' thread waits (an export alongside the requests would add the GIL's hand-overs, whose
+# number follows valgrind's wall-clock time, not the requests); the flush has time under valgrind
+# (which the graceful timeout must exceed).
+OTLP_ENV = {
+    "OTEL_BSP_SCHEDULE_DELAY": "3600000",
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "1000000",
+    "GLASSBOX_TRACES_MAX_PENDING": "1000000",
+    "GLASSBOX_TRACES_FLUSH_TIMEOUT_SECONDS": "60",
+    "GLASSBOX_GRACEFUL_TIMEOUT_SECONDS": "120",
+}
 
 
 def countable() -> list[Config]:
@@ -53,10 +86,14 @@ def _app(config: Config) -> Any:
         from bench import bare_app
 
         return bare_app.create_app()
+    from app.fast_paths import FastPaths
+    from app.fast_paths.cached_pid import install_cached_pid
     from app.main import create_app
     from app.settings import Settings
 
-    return create_app(Settings())
+    settings = Settings()
+    install_cached_pid(FastPaths.from_setting(settings.fast_paths))  # as gunicorn's post_fork
+    return create_app(settings)
 
 
 def _receiver(body: bytes) -> Any:
@@ -79,6 +116,7 @@ async def _drive(app: Any, bodies: list[bytes], requests: int) -> None:
         if message["type"] == "http.response.start":
             statuses.append(message["status"])
 
+    random.seed(SEED)  # request ids and trace ids: the same requests sampled in every run
     for i in range(requests):
         body = bodies[i % len(bodies)]
         scope = {
@@ -107,18 +145,33 @@ async def _serve(config: Config, requests: int) -> None:
         return
     async with lifespan(app):
         await _drive(app, bodies, requests)
+    if config.otlp:
+        registry = app.state.service.metrics.registry
+        exported = registry.get_sample_value("glassbox_trace_spans_exported_total") or 0
+        dropped = sum(
+            s.value for f in registry.collect() for s in f.samples
+            if s.name == "glassbox_trace_spans_dropped_total"
+        )  # fmt: skip
+        print(f"spans exported {exported:.0f} dropped {dropped:.0f}", flush=True)
 
 
-def _environment(config: Config, metrics_dir: str) -> dict[str, str]:
+def _environment(config: Config, metrics_dir: str, otlp_url: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GLASSBOX_", "OTEL_"))}
     env.update(config.env)
     env.update(PYTHONHASHSEED="0", OMP_NUM_THREADS="1", PROMETHEUS_MULTIPROC_DIR=metrics_dir)
     env.setdefault("GLASSBOX_LOG_FORMAT", "json")
+    if config.otlp:
+        if otlp_url is None:
+            raise SystemExit(f"{config.name} exports spans, but no OTLP receiver is running")
+        env.update(OTLP_ENV)
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp_url
+        env["OTEL_RESOURCE_ATTRIBUTES"] = f"{CONFIG_ATTRIBUTE}={config.name}"
     return env
 
 
-def collected(config: Config, requests: int) -> int:
-    """Instructions of one whole process driving ``requests`` requests."""
+def collected(config: Config, requests: int, otlp_url: str | None = None) -> tuple[int, int]:
+    """Instructions of one whole process driving ``requests`` requests, and the spans it
+    exported (none dropped)."""
     with tempfile.TemporaryDirectory(prefix="glassbox-instr-") as tmp:
         argv = [
             "valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/callgrind.out",
@@ -127,46 +180,128 @@ def collected(config: Config, requests: int) -> int:
         metrics_dir = f"{tmp}/metrics"
         os.mkdir(metrics_dir)
         done = subprocess.run(
-            argv, cwd=ROOT, env=_environment(config, metrics_dir), capture_output=True,
-            text=True, timeout=1800,
+            argv, cwd=ROOT, env=_environment(config, metrics_dir, otlp_url),
+            capture_output=True, text=True, timeout=3600,
         )  # fmt: skip
     found = COLLECTED.findall(done.stderr)
     if done.returncode != 0 or not found:
         raise SystemExit(f"{config.name}: callgrind run failed:\n{done.stderr[-2000:]}")
-    return int(found[-1])
+    exported = 0
+    if config.otlp:
+        spans = SPANS.search(done.stdout)
+        if spans is None or spans.group(2) != "0":
+            raise SystemExit(f"{config.name}: spans not all exported: {done.stdout[-500:]}")
+        exported = int(spans.group(1))
+    return int(found[-1]), exported
 
 
-def per_request(config: Config, requests: int) -> int:
-    return round((collected(config, 3 * requests) - collected(config, requests)) / (2 * requests))
+def per_request(config: Config, requests: int, otlp_url: str | None = None) -> int:
+    (many, many_spans), (few, few_spans) = (
+        collected(config, 3 * requests, otlp_url), collected(config, requests, otlp_url)
+    )  # fmt: skip
+    if config.otlp and many_spans <= few_spans:
+        raise SystemExit(f"{config.name}: no span exported by the requests counted")
+    return round((many - few) / (2 * requests))
+
+
+def _configs(only: Sequence[str], requests: int) -> dict[str, Any]:
+    """The configuration rows (bare first, the rest against it)."""
+    by_name = {c.name: c for c in countable()}
+    unknown = set(only) - set(by_name)
+    if unknown:
+        raise SystemExit(f"not countable here: {sorted(unknown)}; countable: {sorted(by_name)}")
+    bare = next(c for c in countable() if c.reference)
+    names = [bare.name, *(n for n in (only or by_name) if n != bare.name)]
+    rows: list[dict[str, Any]] = []
+    for name in names:
+        count = per_request(by_name[name], requests)
+        ratio = count / rows[0]["instructions"] if rows else 1.0
+        rows.append({"config": name, "instructions": count, "x_bare": round(ratio, 4)})
+        print(f"{name:<16} {count:>10,} instructions/request  {ratio:5.3f}x bare", flush=True)
+    return {"requests": [requests, 3 * requests], "rows": rows}
+
+
+def saving(with_it: int, without_it: int) -> float:
+    """What a fast path saves, in % of a request's count without it."""
+    return 100.0 * (without_it - with_it) / without_it
+
+
+def fast_path_table(counts: dict[str, int], names: Sequence[str]) -> str:
+    every = counts[ALL_PATHS]
+    lines = [
+        "instructions per request, full@0.1 (callgrind, in-process):",
+        f"  {'fast path':18} {'all':>10} {'that one off':>13} {'saved':>9} {'saving':>7}",
+    ]
+    for name in names:
+        off = counts[without_config(name)]
+        lines.append(
+            f"  {name:18} {every:>10,} {off:>13,} {off - every:>9,} {saving(every, off):6.2f} %"
+        )
+    if NO_PATHS in counts:
+        none = counts[NO_PATHS]
+        lines.append(
+            f"  {'(all of them)':18} {every:>10,} {none:>13,} {none - every:>9,} "
+            f"{saving(every, none):6.2f} %   (GLASSBOX_FAST_PATHS=none)"
+        )
+    return "\n".join(lines)
+
+
+def _fast_paths(names: Sequence[str], requests: int) -> dict[str, Any]:
+    configs = {c.name: c for c in fast_path_configs(tuple(names))}
+    counts: dict[str, int] = {}
+    with ExitStack() as stack:
+        sink = otlp_sink.start(",".join(map(str, sorted(os.sched_getaffinity(0)))))
+        stack.callback(sink.stop)
+        for name, config in configs.items():
+            counts[name] = per_request(config, requests, sink.url)
+            print(f"{name:<26} {counts[name]:>10,} instructions/request", flush=True)
+        received = sink.report()["spans"]
+    print()
+    print(fast_path_table(counts, names))
+    rows = [
+        {
+            "fast_path": name, "all": counts[ALL_PATHS], "off": counts[without_config(name)],
+            "saving_pct": round(saving(counts[ALL_PATHS], counts[without_config(name)]), 3),
+        }
+        for name in names
+    ]  # fmt: skip
+    return {
+        "requests": [requests, 3 * requests],
+        "base": "full@0.1",
+        "counts": counts,
+        "rows": rows,
+        "spans_received": received,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.instructions", description=__doc__)
-    parser.add_argument("--only", nargs="+", metavar="NAME", help="configurations (bare always)")
+    parser.add_argument(
+        "--configs", nargs="*", metavar="NAME",
+        help="the configuration rows instead (bare always; none named: every countable one)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--fast-paths", nargs="+", metavar="NAME", choices=NAMES, default=list(NAMES),
+        help="price only these fast paths (every one by default)",
+    )  # fmt: skip
     parser.add_argument("--requests", type=int, default=DEFAULT_REQUESTS, help="N (then 3N)")
     parser.add_argument("--drive", nargs=2, metavar=("NAME", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    by_name = {c.name: c for c in countable()}
     if args.drive:
         name, requests = args.drive
+        by_name = {c.name: c for c in (*countable(), *fast_path_configs())}
         asyncio.run(_serve(by_name[name], int(requests)))
         return
     if shutil.which("valgrind") is None:
-        raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
-    unknown = set(args.only or ()) - set(by_name)
-    if unknown:
-        raise SystemExit(f"not countable here: {sorted(unknown)}; countable: {sorted(by_name)}")
-    bare = next(c for c in countable() if c.reference)
-    names = [bare.name, *(n for n in (args.only or by_name) if n != bare.name)]
-    rows: list[dict[str, Any]] = []
-    for name in names:
-        count = per_request(by_name[name], args.requests)
-        ratio = count / rows[0]["instructions"] if rows else 1.0
-        rows.append({"config": name, "instructions": count, "x_bare": round(ratio, 4)})
-        print(f"{name:<16} {count:>10,} instructions/request  {ratio:5.3f}x bare", flush=True)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"requests": [args.requests, 3 * args.requests], "rows": rows}))
-    print(f"wrote {OUT.relative_to(ROOT)}")
+        raise SystemExit("valgrind is not installed (make bench-instructions installs it)")
+    if args.configs is not None:
+        document, out = _configs(args.configs, args.requests), OUT_DIR / "instructions.json"
+    else:
+        document = _fast_paths(args.fast_paths, args.requests)
+        out = OUT_DIR / "fast_path_instructions.json"
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(document, indent=1))
+    print(f"wrote {out.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -113,6 +113,8 @@ FORBIDDEN = {
     "drift": ("app.api", "app.telemetry", "app.main", "examples"),
     "telemetry": ("app.api", "app.main", "examples"),
     "api": ("app.main", "examples"),
+    # The fast paths know the libraries only: the service hands them what they work on.
+    "fast_paths": ("app.model", "app.drift", "app.api", "app.telemetry", "app.main", "examples"),
 }
 
 

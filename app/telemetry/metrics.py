@@ -13,13 +13,14 @@ second instance (a test, a second app) cannot collide; values live in the files 
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from app.fast_paths import FastPaths
+from app.fast_paths.metric_writers import HistogramWriter, counter_adder, histogram_writer
 
 BATCH_SIZE_BUCKETS_ROWS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 # The statuses a prediction route's series exist at from the start: the availability SLO's
@@ -50,8 +51,10 @@ class Metrics:
         request_buckets_seconds: Sequence[float],
         inference_buckets_seconds: Sequence[float],
         registry: CollectorRegistry | None = None,
+        fast_paths: FastPaths | None = None,
     ) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
+        self.fast_paths = paths = fast_paths or FastPaths()
         r = self.registry
         self.model = model
         # --- RED, per route template: its _count is the request counter ---------------------
@@ -157,19 +160,18 @@ class Metrics:
             self.spans_dropped.labels(reason)
         self.draining.set(0)
         self.loop_lag.set(0)
-        self._shed = {route: value_adder(self.shed.labels(route)) for route in routes}
-        # Hot-path writers: a labels() lookup costs more than the update itself, and the
-        # public inc()/observe() wrap each value write in checks (see HistogramWriter).
+        self._shed = {route: counter_adder(paths, self.shed.labels(route)) for route in routes}
+        # Hot-path writers: a labels() lookup costs more than the update itself.
         self._request_writers: dict[tuple[str, str, int], HistogramWriter] = {}
         # Counted in Python on every request, written to the gauge by publish_in_flight (once a
         # second, from the lifespan): two file writes fewer per request, and a scrape samples
         # the gauge at a random moment anyway.
         self.requests_in_flight = 0
         self._predicted = (
-            value_adder(self.predictions.labels(version, model.outcomes[0])),
-            value_adder(self.predictions.labels(version, model.outcomes[1])),
+            counter_adder(paths, self.predictions.labels(version, model.outcomes[0])),
+            counter_adder(paths, self.predictions.labels(version, model.outcomes[1])),
         )
-        self._probability = HistogramWriter(self.probability.labels(version))
+        self._probability = histogram_writer(paths, self.probability.labels(version))
         self._inference: dict[str, HistogramWriter] = {}
 
     # --- recording ---------------------------------------------------------------------------
@@ -215,7 +217,7 @@ class Metrics:
         writer = self._request_writers.get(key)
         if writer is None:
             child = self.request_duration.labels(method, route, str(status))
-            writer = self._request_writers[key] = HistogramWriter(child)
+            writer = self._request_writers[key] = histogram_writer(self.fast_paths, child)
         writer.observe(seconds)
 
     def observe_predictions(
@@ -233,8 +235,8 @@ class Metrics:
             self._probability.observe_many(probabilities)
         writer = self._inference.get(route)
         if writer is None:
-            writer = self._inference[route] = HistogramWriter(
-                self.inference_duration.labels(self.model.version, route)
+            writer = self._inference[route] = histogram_writer(
+                self.fast_paths, self.inference_duration.labels(self.model.version, route)
             )
         writer.observe(seconds)
 
@@ -244,43 +246,3 @@ class Metrics:
     def count_validation_failures(self, route: str, failures: Iterable[tuple[str, str]]) -> None:
         for field, reason in failures:
             self.validation_failures.labels(route, field, reason).inc()
-
-
-Adder = Callable[[float], None]
-
-
-def value_adder(child: Any) -> Adder:
-    """A counter or gauge child's own value's ``inc``: where ``Counter.inc`` and ``Gauge.inc``
-    end, without their per-call checks (the labels are complete: the child exists)."""
-    adder: Adder = child._value.inc
-    return adder
-
-
-class HistogramWriter:
-    """Observations into one labelled histogram child, exactly as ``observe`` makes them.
-
-    prometheus_client keeps non-cumulative bucket values (``_buckets``) and ``_sum`` per child;
-    ``observe`` adds to the sum and to the first bucket whose bound is >= the value (found here
-    by bisection rather than a Python loop over the bounds). A test checks both methods against
-    ``observe`` with the library's public API, so a change in its internals fails loudly. The
-    two value writes are what remain of a ~5 µs call, and a request makes three.
-    """
-
-    def __init__(self, child: Any) -> None:
-        self._bounds: list[float] = list(child._upper_bounds)
-        self._buckets: list[Adder] = [bucket.inc for bucket in child._buckets]
-        self._sum: Adder = child._sum.inc
-        self._bounds_array = np.asarray(self._bounds, dtype=np.float64)
-
-    def observe(self, value: float) -> None:
-        self._sum(value)
-        if value == value:  # NaN falls in no bucket, as with observe
-            self._buckets[bisect_left(self._bounds, value)](1)
-
-    def observe_many(self, values: np.ndarray) -> None:
-        """Many values in one update per non-empty bucket (values are never NaN here)."""
-        index = np.searchsorted(self._bounds_array, values, side="left")
-        counts = np.bincount(index, minlength=len(self._bounds))
-        for i in np.flatnonzero(counts).tolist():
-            self._buckets[i](int(counts[i]))
-        self._sum(float(values.sum()))

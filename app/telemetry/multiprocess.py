@@ -1,36 +1,12 @@
-"""gunicorn hooks for prometheus_client's multiprocess mode."""
+"""gunicorn master hooks for prometheus_client's multiprocess mode (the workers' own is
+app/fast_paths/cached_pid.py)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
-from prometheus_client import multiprocess, values
-
-_pid = os.getpid()
-
-
-def _refresh_pid() -> None:
-    global _pid
-    _pid = os.getpid()
-
-
-os.register_at_fork(after_in_child=_refresh_pid)
-
-
-def cached_pid() -> int:
-    """This process's id, refreshed in every forked child: ``os.getpid()`` without a syscall."""
-    return _pid
-
-
-def use_cached_pid() -> None:
-    """Worker start (gunicorn ``post_fork``), before any metric exists: multiprocess values
-    check the pid on every write, to notice a fork; give them the cached one. A request makes
-    about ten writes. The rule the library sets (distinct values in concurrently running
-    processes) holds: the cache is refreshed by every fork.
-    """
-    values.ValueClass = values.MultiProcessValue(process_identifier=cached_pid)
+from prometheus_client import multiprocess
 
 
 def reset_dir(path: Path) -> None:

@@ -3,7 +3,7 @@
 Configuration is OpenTelemetry's own: the sampler from ``OTEL_TRACES_SAMPLER`` /
 ``OTEL_TRACES_SAMPLER_ARG`` (unset, the shipped default is parent-based with 10 % of new
 traces; the parent-based ratio sampler is built here, every other one by the SDK), the
-OTLP/HTTP exporter (the SDK's, with ``app.telemetry.otlp``'s leaner encoding) from
+OTLP/HTTP exporter (the SDK's, or ``app.fast_paths.otlp_export``'s leaner one) from
 ``OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT``, ``..._HEADERS``, ``..._TIMEOUT`` and the batch
 processor from ``OTEL_BSP_SCHEDULE_DELAY`` / ``OTEL_BSP_MAX_EXPORT_BATCH_SIZE``. With no
 endpoint, spans are still created and sampled (their ids reach logs and response headers) but
@@ -29,11 +29,11 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
-from opentelemetry.trace import NoOpTracer, SpanKind, TraceFlags, Tracer, get_current_span
-from opentelemetry.trace import Span as ApiSpan
-from opentelemetry.util.types import Attributes
+from opentelemetry.trace import NoOpTracer, Tracer
+
+from app.fast_paths import FastPaths
+from app.fast_paths.server_spans import ServerSpanStarter, id_generator, server_spans
 
 logger = logging.getLogger(__name__)
 
@@ -85,10 +85,9 @@ class CountingExporter(SpanExporter):
         return self.inner.force_flush(timeout_millis)
 
 
-# The export thread holds the GIL while it encodes a batch (in-process, ~10 µs a span with
-# app.telemetry.otlp, ~23 µs with the SDK's encoder): the SDK's default of 512 spans stalled
-# request handling for tens of milliseconds at a time. Smaller batches spread the same work into
-# short pauses (OTEL_BSP_MAX_EXPORT_BATCH_SIZE still overrides).
+# The export thread holds the GIL while it encodes a batch: the SDK's default of 512 spans
+# stalled request handling for tens of milliseconds at a time. Smaller batches spread the same
+# work into short pauses (OTEL_BSP_MAX_EXPORT_BATCH_SIZE still overrides).
 DEFAULT_EXPORT_BATCH = "64"
 
 
@@ -142,111 +141,6 @@ class HashedResource(Resource):
         return self._hash
 
 
-class _PresetTraceId(threading.local):
-    trace_id: int | None = None  # a class default: reading it never raises in a new thread
-
-
-class RootTraceIds(RandomIdGenerator):
-    """The SDK's random ids, except that ``ServerSpans`` can hand it the trace id of a root span
-    it has already sampled on. Per thread: only the thread that presets consumes."""
-
-    def __init__(self) -> None:
-        self._preset = _PresetTraceId()
-
-    def preset(self, trace_id: int | None) -> None:
-        self._preset.trace_id = trace_id
-
-    def new_trace_id(self) -> int:
-        """A random trace id, never the preset one."""
-        return super().generate_trace_id()
-
-    def generate_trace_id(self) -> int:
-        trace_id = self._preset.trace_id
-        if trace_id is None:
-            return super().generate_trace_id()
-        self._preset.trace_id = None
-        return trace_id
-
-
-ROOT_CONTEXT = Context()
-
-# What ServerSpans.start returns: the SDK span when the request is recorded (else None), and the
-# server span's trace id, span id and W3C trace flags.
-ServerSpan = tuple[ApiSpan | None, int, int, int]
-
-
-class ServerSpans:
-    """Starts each request's server span, deciding on sampling before any span exists.
-
-    The SDK's ``start_span`` costs ~30 k instructions even for a span its sampler drops; at the
-    shipped 10 % that was most of tracing's cost per request. Here the provider's own sampler
-    decides first, on a trace id from the provider's own id generator. A dropped request gets
-    its ids and flags (as the SDK would set them: sampled off, "random trace id" as the id
-    generator or the caller says) and no span object. A recorded one gets a real SDK span on
-    the same trace id (handed over through ``RootTraceIds``); the SDK asks the sampler again,
-    and the built-in samplers answer the same for the same parent and trace id. A sampler that
-    answers differently the second time only changes which ids are returned, never their
-    consistency: they are always read from the span that was made.
-    """
-
-    def __init__(self, tracer: Tracer, sampler: Sampler, ids: RootTraceIds) -> None:
-        self.tracer = tracer
-        self.sampler = sampler
-        self.ids = ids
-        self.random_ids = ids.is_trace_id_random()
-        # With the parent-based ratio sampler, a new trace is decided by the ratio's rule on its
-        # bound: the sampler's own answer (a test holds them together), for ~1 k instructions
-        # instead of ~16 k.
-        self.new_trace_bound = (
-            sampler.new_traces.bound if isinstance(sampler, ParentBasedRatio) else None
-        )
-
-    def records(
-        self, parent: Context | None, trace_id: int, root: bool, name: str, attributes: Attributes
-    ) -> bool:
-        """Whether the sampler records this server span."""
-        if root and self.new_trace_bound is not None:
-            return trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < self.new_trace_bound
-        result = self.sampler.should_sample(parent, trace_id, name, SpanKind.SERVER, attributes)
-        return bool(result.decision.is_recording())
-
-    def start(
-        self, name: str, parent: Context | None, start_ns: int, attributes: Attributes
-    ) -> ServerSpan:
-        """``parent``: the caller's context (from its ``traceparent``), or None for a new trace;
-        ``attributes``: those known at the start, which the sampler sees too."""
-        caller = None if parent is None else get_current_span(parent).get_span_context()
-        if caller is not None and caller.is_valid:
-            root = False
-            trace_id = caller.trace_id
-            random_id = caller.trace_flags.random_trace_id
-        else:
-            root = True
-            # The request's parent is only what the caller sent, never an ambient context.
-            parent = ROOT_CONTEXT
-            trace_id = self.ids.new_trace_id()
-            random_id = self.random_ids
-        if not self.records(parent, trace_id, root, name, attributes):
-            flags = TraceFlags.RANDOM_TRACE_ID if random_id else TraceFlags.DEFAULT
-            return None, trace_id, self.ids.generate_span_id(), flags
-        if root:
-            self.ids.preset(trace_id)
-        try:
-            span = self.tracer.start_span(
-                name, parent, SpanKind.SERVER, attributes, start_time=start_ns
-            )
-        finally:
-            self.ids.preset(None)
-        context = span.get_span_context()
-        if not span.is_recording():
-            return None, context.trace_id, context.span_id, context.trace_flags
-        if attributes and not context.trace_flags.sampled:
-            # Recorded, not sampled (e.g. AlwaysRecordSampler): the built-in samplers return no
-            # attributes when they drop, so the span would start without the request's.
-            span.set_attributes(attributes)
-        return span, context.trace_id, context.span_id, context.trace_flags
-
-
 class TracerRef:
     """Where the edge finds the tracer: the app is built before the lifespan creates the
     provider (after fork), so the middleware and handlers hold this and read ``.tracer`` and
@@ -255,7 +149,7 @@ class TracerRef:
     def __init__(self) -> None:
         self.tracer: Any = NoOpTracer()
         # None until a provider is set up (or never, with tracing off): no spans, no ids.
-        self.server_spans: ServerSpans | None = None
+        self.server_spans: ServerSpanStarter | None = None
 
     def use(self, tracing: Tracing) -> None:
         self.tracer = tracing.tracer
@@ -268,7 +162,7 @@ class Tracing:
 
     provider: TracerProvider
     tracer: Tracer
-    server_spans: ServerSpans
+    server_spans: ServerSpanStarter
     processor: BoundedBatchProcessor | None
     on_dropped: DropHook
 
@@ -294,8 +188,8 @@ PARENT_BASED_RATIO = "parentbased_traceidratio"
 class ParentBasedRatio(ParentBased):
     """``ParentBased(TraceIdRatioBased(ratio))``: the caller's decision, else the ratio for a
     new trace. The SDK builds the same sampler for ``OTEL_TRACES_SAMPLER=parentbased_traceidratio``;
-    this one keeps its root sampler at hand, so ``ServerSpans`` can apply the ratio's own rule
-    (``TraceIdRatioBased.bound``) to a new trace without the sampler's call chain."""
+    this one keeps its root sampler at hand for the ``ratio_rule`` fast path, which applies the
+    ratio's own rule (``TraceIdRatioBased.bound``) to a new trace without the sampler's calls."""
 
     def __init__(self, ratio: float) -> None:
         self.new_traces = TraceIdRatioBased(ratio)
@@ -346,11 +240,13 @@ def setup_tracing(
     on_exported: ExportHook,
     on_dropped: DropHook,
     exporter: SpanExporter | None = None,
+    fast_paths: FastPaths | None = None,
 ) -> Tracing | None:
     """Build this worker's provider, or None when ``OTEL_SDK_DISABLED`` is true (the SDK's
     tracers would make only invalid spans). Call after fork: the batch processor starts a
     thread. ``exporter`` overrides the OTLP exporter (tests pass an in-memory one).
     """
+    paths = fast_paths or FastPaths()
     if sdk_disabled():
         return None
     # Resource.create merges OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES; the service name
@@ -358,21 +254,22 @@ def setup_tracing(
     resource = Resource.create({"service.name": "glassbox", **attributes})
     if "OTEL_SERVICE_NAME" in os.environ:
         resource = resource.merge(Resource({"service.name": os.environ["OTEL_SERVICE_NAME"]}))
-    ids = RootTraceIds()
-    provider = TracerProvider(
-        resource=HashedResource(resource), sampler=default_sampler(), id_generator=ids
-    )
+    ids = id_generator(paths)
+    sampler = default_sampler()
+    provider = TracerProvider(resource=HashedResource(resource), sampler=sampler, id_generator=ids)
     processor = None
     if exporter is None and export_configured():
-        from app.telemetry.otlp import LeanOTLPSpanExporter
+        from app.fast_paths.otlp_export import span_exporter
 
-        exporter = LeanOTLPSpanExporter()
+        exporter = span_exporter(paths)
     if exporter is not None:
         counting = CountingExporter(exporter, on_exported, on_dropped)
         processor = BoundedBatchProcessor(counting, max_pending, on_dropped)
         provider.add_span_processor(processor)
     tracer = provider.get_tracer("glassbox")
+    new_traces = sampler.new_traces if isinstance(sampler, ParentBasedRatio) else None
+    starter = server_spans(paths, tracer, provider.sampler, ids, new_traces)
     return Tracing(
-        provider=provider, tracer=tracer, server_spans=ServerSpans(tracer, provider.sampler, ids),
-        processor=processor, on_dropped=on_dropped,
+        provider=provider, tracer=tracer, server_spans=starter, processor=processor,
+        on_dropped=on_dropped,
     )  # fmt: skip

@@ -75,8 +75,12 @@ def workers_that_served(metrics_dir: Path) -> int:
     return served
 
 
-def test_counts_are_exact_across_three_workers_and_survive_a_kill_9(tmp_path: Path) -> None:
-    with gunicorn(tmp_path, workers=3) as server:
+@pytest.mark.parametrize("fast_paths", ["all", "none"])
+def test_counts_are_exact_across_three_workers_and_survive_a_kill_9(
+    tmp_path: Path, fast_paths: str
+) -> None:
+    """With every fast path (GLASSBOX_FAST_PATHS=all, as shipped) and with none."""
+    with gunicorn(tmp_path, workers=3, env={"GLASSBOX_FAST_PATHS": fast_paths}) as server:
         sent = send_mix(server, rounds=60)
         before = scrape(server)
         check_totals(before, sent)

@@ -12,6 +12,7 @@ import httpx2
 import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from app.fast_paths import NAMES
 from tests.support.otlp import otlp_receiver
 from tests.support.processes import Server, free_port, gunicorn
 
@@ -55,9 +56,14 @@ def send(server: Server, count: int) -> list[httpx2.Response]:
         return [client.post("/predict", json=OK_ROW) for _ in range(count)]
 
 
-def test_spans_logs_and_headers_share_ids(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fast_paths", ["all", "none"])
+def test_spans_logs_and_headers_share_ids(tmp_path: Path, fast_paths: str) -> None:
+    """With every fast path (as shipped) and with none: the SDK's exporter, sampling and the
+    structlog chain."""
     with otlp_receiver() as receiver:
-        env = TRACING_ENV | {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url}
+        env = TRACING_ENV | {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url, "GLASSBOX_FAST_PATHS": fast_paths,
+        }  # fmt: skip
         with gunicorn(tmp_path, workers=2, env=env) as server:
             responses = send(server, 10)
             with httpx2.Client(base_url=server.url, timeout=10.0) as client:
@@ -114,8 +120,9 @@ def test_a_broken_collector_costs_no_request_and_no_unaccounted_span(
     assert exported + dropped == sampled
 
 
-def test_every_line_the_processes_print_is_json(tmp_path: Path) -> None:
-    env = {"GLASSBOX_LOG_FORMAT": "json"}
+@pytest.mark.parametrize("fast_paths", ["all", "none"])
+def test_every_line_the_processes_print_is_json(tmp_path: Path, fast_paths: str) -> None:
+    env = {"GLASSBOX_LOG_FORMAT": "json", "GLASSBOX_FAST_PATHS": fast_paths}
     with gunicorn(tmp_path, workers=2, env=env) as server:
         send(server, 5)
         httpx2.post(f"{server.url}/predict", json={"age": "x"}, timeout=10.0)
@@ -138,6 +145,8 @@ def test_every_line_the_processes_print_is_json(tmp_path: Path) -> None:
                 and e.get("level") in ("warning", "error", "critical")]  # fmt: skip
     events = " ".join(e["event"] for e in parsed)
     assert "Booting worker" in events
+    on = {"all": ", ".join(sorted(NAMES)), "none": "none"}[fast_paths]
+    assert events.count(f"fast paths: {on}") >= 3, "each worker says what it uses"
     assert "was sent SIGKILL" in events or "exited" in events
     assert "Shutting down: Master" in events
 

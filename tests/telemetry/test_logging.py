@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from opentelemetry import trace
 from structlog.testing import capture_logs
 
+from app.fast_paths import FastPaths
 from app.main import create_app
 from app.settings import Settings
 from app.telemetry.logging import (
@@ -38,11 +39,14 @@ from tests.support.processes import ROOT
 OK_ROW = {"age": 30, "signup_month": "June", "tenure_months": 7}
 
 
-def app_client(latency_slo_seconds: float = 0.1, **log: object) -> TestClient:
+def app_client(
+    latency_slo_seconds: float = 0.1, fast_paths: str = "all", **log: object
+) -> TestClient:
     """An in-process app whose log settings are ``log`` (JSON lines unless it says otherwise)."""
     settings = Settings(
         model_dir=BUNDLED_MODEL_DIR,
         latency_slo_seconds=latency_slo_seconds,
+        fast_paths=fast_paths,
         log={"format": "json", **log},  # type: ignore[arg-type]
     )
     return TestClient(create_app(settings))
@@ -54,8 +58,11 @@ def request_lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]
     return [line for line in lines if line.get("event") == "request"]
 
 
-def test_one_canonical_line_per_prediction(capsys: pytest.CaptureFixture[str]) -> None:
-    with app_client() as client:
+@pytest.mark.parametrize("fast_paths", ["all", "none"])
+def test_one_canonical_line_per_prediction(
+    capsys: pytest.CaptureFixture[str], fast_paths: str
+) -> None:
+    with app_client(fast_paths=fast_paths) as client:
         response = client.post("/predict", json=OK_ROW, headers={"x-request-id": "req-1"})
     (line,) = request_lines(capsys)
     body = response.json()
@@ -75,11 +82,12 @@ def test_one_canonical_line_per_prediction(capsys: pytest.CaptureFixture[str]) -
     assert not {"age", "signup_month", "tenure_months"} & line.keys(), "no feature values"
 
 
+@pytest.mark.parametrize("fast_paths", ["all", "none"])
 def test_the_request_line_has_the_shape_of_every_other_line(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], fast_paths: str
 ) -> None:
-    """Written by the fast path, the line carries what the structlog chain would add."""
-    with app_client() as client:
+    """Written by the fast path or by the chain, the line carries what the chain adds."""
+    with app_client(fast_paths=fast_paths) as client:
         client.post("/predict", json=OK_ROW)
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x]
     request = next(line for line in lines if line["event"] == "request")
@@ -282,17 +290,20 @@ def test_a_thread_crash_after_an_app_was_built_fails_the_test() -> None:
     thread.join()
 
 
-def request_log(flush_seconds: float) -> RequestLog:
+def request_log(flush_seconds: float, fast_paths: str = "all") -> RequestLog:
     """With capfd, sys.stdout has a descriptor and the lines take the production path:
     ``os.write`` on it, not the fallback through sys.stdout."""
     assert sys.stdout.fileno() >= 0, "capsys's stream has no descriptor: use capfd"
-    return RequestLog(1.0, 1.0, "INFO", "json", flush_seconds=flush_seconds)
+    paths = FastPaths.from_setting(fast_paths)
+    return RequestLog(1.0, 1.0, "INFO", "json", flush_seconds=flush_seconds, fast_paths=paths)
 
 
+@pytest.mark.parametrize("fast_paths", ["all", "none"])
 def test_buffered_request_lines_wait_for_a_flush_but_errors_do_not(
-    capfd: pytest.CaptureFixture[str],
+    capfd: pytest.CaptureFixture[str], fast_paths: str
 ) -> None:
-    log = request_log(flush_seconds=0.1)
+    configure_logging("INFO", "json")
+    log = request_log(flush_seconds=0.1, fast_paths=fast_paths)
     log.write(200, 0.001, {"route": "/predict", "n": 1})
     log.write(422, 0.001, {"route": "/predict", "n": 2})
     assert capfd.readouterr().out == ""

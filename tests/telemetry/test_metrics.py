@@ -3,15 +3,12 @@
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from app.drain_flag import DrainFlag
 from app.main import create_app
 from app.settings import Settings
-from app.telemetry.metrics import HistogramWriter, value_adder
 from tests.conftest import BUNDLED_MODEL_DIR
 from tests.support.metrics import samples, series_count, value
 from tests.support.processes import IN_PROCESS_ONLY_VARIABLE
@@ -25,53 +22,18 @@ def client(multiprocess_dir: Path) -> TestClient:
         yield c  # type: ignore[misc]
 
 
+@pytest.fixture(params=["all", "none"])
+def either_client(multiprocess_dir: Path, request: pytest.FixtureRequest) -> TestClient:
+    """The app with every fast path (GLASSBOX_FAST_PATHS=all), and with none."""
+    settings = Settings(model_dir=BUNDLED_MODEL_DIR, fast_paths=request.param)
+    with TestClient(create_app(settings)) as c:
+        yield c  # type: ignore[misc]
+
+
 def scrape(client: TestClient) -> str:
     response = client.get("/metrics")
     assert response.status_code == 200
     return response.text
-
-
-@pytest.mark.parametrize("mode", ["single-process", "multiprocess"])
-@pytest.mark.parametrize("method", ["observe", "observe_many"])
-def test_histogram_writer_observes_exactly_as_the_library(
-    mode: str, method: str, request: pytest.FixtureRequest
-) -> None:
-    if mode == "multiprocess":
-        request.getfixturevalue("multiprocess_dir")
-    edges = (0.1, 0.25, 0.5, 0.75)
-    values = np.array([0.0, 0.1, 0.1000001, 0.3, 0.5, 0.9, 1.0, 0.25, 0.05, 0.75, 7.0, -1.0])
-    one, ours = CollectorRegistry(), CollectorRegistry()
-    by_one = Histogram("h_one", "h", buckets=edges, registry=one)
-    writer = HistogramWriter(Histogram("h_ours", "h", buckets=edges, registry=ours))
-    for v in values:
-        by_one.observe(float(v))
-    if method == "observe":
-        for v in values:
-            writer.observe(float(v))
-    else:
-        writer.observe_many(values)
-    got = {name.replace("h_ours", "h_one"): v for name, v in samples_of(ours).items()}
-    want = samples_of(one)
-    # Buckets and count exactly; the sum up to float rounding (it is added in another order).
-    assert got.pop("h_one_sum[]") == pytest.approx(want.pop("h_one_sum[]"), rel=1e-12)
-    assert got == want
-
-
-def test_value_adder_counts_as_inc_does() -> None:
-    registry = CollectorRegistry()
-    counter = Counter("c", "c", ["outcome"], registry=registry)
-    counter.labels("a").inc(2)
-    value_adder(counter.labels("a"))(3)
-    assert registry.get_sample_value("c_total", {"outcome": "a"}) == 5
-
-
-def samples_of(registry: CollectorRegistry) -> dict[str, float]:
-    return {
-        s.name + str(sorted(s.labels.items())): s.value
-        for family in registry.collect()
-        for s in family.samples
-        if not s.name.endswith("_created")
-    }
 
 
 def test_latency_buckets_have_the_slo_as_an_exact_boundary() -> None:
@@ -82,7 +44,8 @@ def test_latency_buckets_have_the_slo_as_an_exact_boundary() -> None:
     assert max(buckets) == 10.0
 
 
-def test_counts_are_exact(client: TestClient) -> None:
+def test_counts_are_exact(either_client: TestClient) -> None:
+    client = either_client
     for _ in range(7):
         assert client.post("/predict", json=OK_ROW).status_code == 200
     assert client.post("/predict/batch", json={"rows": [OK_ROW] * 5}).status_code == 200

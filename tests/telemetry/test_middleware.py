@@ -28,12 +28,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Sampler
 from opentelemetry.trace import SpanKind, StatusCode
 
+from app.fast_paths.server_spans import RootTraceIds, ServerSpans
 from app.telemetry.http_labels import RouteLabels
 from app.telemetry.logging import REQUEST_LOGGER, RequestLog
 from app.telemetry.metrics import Metrics, ModelLabels
 from app.telemetry.middleware import RequestTelemetryMiddleware
 from app.telemetry.request_context import RequestRecord, current_request
-from app.telemetry.tracing import RootTraceIds, ServerSpans, TracerRef
+from app.telemetry.tracing import TracerRef
 from tests.support.asgi import LIFESPAN_SCOPE, Body, Endpoint, Scope, Sent, http_scope
 
 # The W3C Trace Context specification's own example.

@@ -2,43 +2,30 @@
 W3C context in and out, and an exact account of every sampled span."""
 
 import json
-import math
 import threading
 import time
 from collections.abc import Sequence
 
 import pytest
 from fastapi.testclient import TestClient
-from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import (
-    ALWAYS_OFF,
-    AlwaysRecordSampler,
-    ParentBased,
-    Sampler,
-    SamplingResult,
-    TraceIdRatioBased,
-)
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
-from opentelemetry.trace import set_span_in_context as with_parent
+from opentelemetry.trace import SpanKind
 
 from app.main import create_app
 from app.settings import Settings
 from app.telemetry.tracing import (
-    ROOT_CONTEXT,
     HashedResource,
     ParentBasedRatio,
-    RootTraceIds,
-    ServerSpans,
     default_sampler,
     export_configured,
     sdk_disabled,
     setup_tracing,
 )
 from tests.conftest import BUNDLED_MODEL_DIR
+from tests.support.binomial import binomial_bounds
 
 OK_ROW = {"age": 30, "signup_month": "June"}
 CARD_VERSION = json.loads((BUNDLED_MODEL_DIR / "card.json").read_text())["version"]
@@ -59,8 +46,11 @@ def finished(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
     return list(exporter.get_finished_spans())
 
 
-def test_a_prediction_makes_a_server_span_and_two_children(monkeypatch: pytest.MonkeyPatch) -> None:
-    client, exporter = traced(monkeypatch)
+@pytest.mark.parametrize("fast_paths", ["all", "none"])
+def test_a_prediction_makes_a_server_span_and_two_children(
+    monkeypatch: pytest.MonkeyPatch, fast_paths: str
+) -> None:
+    client, exporter = traced(monkeypatch, fast_paths=fast_paths)
     with client:
         response = client.post("/predict", json=OK_ROW)
     spans = {s.name: s for s in finished(exporter)}
@@ -91,8 +81,11 @@ def test_batches_record_rows_and_the_id_prefix(monkeypatch: pytest.MonkeyPatch) 
     )
 
 
-def test_the_caller_s_traceparent_becomes_the_parent(monkeypatch: pytest.MonkeyPatch) -> None:
-    client, exporter = traced(monkeypatch)
+@pytest.mark.parametrize("fast_paths", ["all", "none"])
+def test_the_caller_s_traceparent_becomes_the_parent(
+    monkeypatch: pytest.MonkeyPatch, fast_paths: str
+) -> None:
+    client, exporter = traced(monkeypatch, fast_paths=fast_paths)
     with client:
         response = client.post(
             "/predict", json=OK_ROW, headers={"traceparent": f"00-{PARENT_TRACE}-{PARENT_SPAN}-01"}
@@ -105,142 +98,16 @@ def test_the_caller_s_traceparent_becomes_the_parent(monkeypatch: pytest.MonkeyP
     assert span_id == f"{server.context.span_id:016x}"
 
 
+@pytest.mark.parametrize("fast_paths", ["all", "none"])
 def test_unsampled_requests_still_carry_ids_but_export_nothing(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, fast_paths: str
 ) -> None:
-    client, exporter = traced(monkeypatch, sampler="always_off")
+    client, exporter = traced(monkeypatch, sampler="always_off", fast_paths=fast_paths)
     with client:
         response = client.post("/predict", json=OK_ROW)
     assert finished(exporter) == []
     flags = int(response.headers["traceresponse"].rsplit("-", 1)[1], 16)
     assert flags & 0x01 == 0  # not sampled (0x02, "random trace id", may be set)
-
-
-def server_spans(sampler: Sampler) -> tuple[ServerSpans, TracerProvider]:
-    ids = RootTraceIds()
-    provider = TracerProvider(sampler=sampler, id_generator=ids)
-    tracer = provider.get_tracer("test")
-    return ServerSpans(tracer, provider.sampler, ids), provider
-
-
-class RecordingSampler(Sampler):
-    def __init__(self) -> None:
-        self.seen: list[dict[str, object]] = []
-
-    def should_sample(self, *args: object, **kwargs: object) -> SamplingResult:
-        attributes = kwargs.get("attributes", args[4] if len(args) > 4 else None)
-        self.seen.append(dict(attributes or {}))  # type: ignore[call-overload]
-        return ALWAYS_OFF.should_sample(*args, **kwargs)  # type: ignore[arg-type]
-
-    def get_description(self) -> str:
-        return "recording"
-
-
-def remote_parent(flags: int) -> Context:
-    parent = SpanContext(int(PARENT_TRACE, 16), int(PARENT_SPAN, 16), True, TraceFlags(flags))
-    return with_parent(NonRecordingSpan(parent))
-
-
-@pytest.mark.parametrize("parent_flags", [None, 0x00, 0x02])
-def test_an_unsampled_request_gets_the_ids_and_flags_the_sdk_would_give_it(
-    parent_flags: int | None,
-) -> None:
-    spans, provider = server_spans(ParentBased(ALWAYS_OFF))
-    parent = None if parent_flags is None else remote_parent(parent_flags)
-    span, trace_id, span_id, flags = spans.start("POST", parent, time.time_ns(), None)
-    sdk = provider.get_tracer("sdk").start_span("POST", context=parent, kind=SpanKind.SERVER)
-    assert span is None  # no span object at all
-    assert flags == sdk.get_span_context().trace_flags
-    assert trace_id != 0
-    assert span_id != 0
-    if parent is not None:
-        assert f"{trace_id:032x}" == PARENT_TRACE
-        assert f"{span_id:016x}" != PARENT_SPAN
-
-
-def test_a_sampled_span_is_made_on_the_trace_id_the_sampler_decided_on(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    ratio = TraceIdRatioBased(0.5)
-    spans, _ = server_spans(ParentBased(ratio))
-    decided_on: list[int] = []
-    new_trace_id = spans.ids.new_trace_id
-
-    def recorded_new_trace_id() -> int:
-        decided_on.append(new_trace_id())
-        return decided_on[-1]
-
-    monkeypatch.setattr(spans.ids, "new_trace_id", recorded_new_trace_id)
-    recorded = 0
-    for _ in range(400):
-        span, trace_id, span_id, flags = spans.start("POST", None, time.time_ns(), None)
-        # Dropped or recorded, the request carries the id the sampler decided on.
-        assert trace_id == decided_on[-1]
-        verdict = ratio.should_sample(None, trace_id, "POST").decision.is_sampled()
-        assert (span is not None) == verdict == bool(flags & TraceFlags.SAMPLED)
-        if span is not None:
-            context = span.get_span_context()
-            assert (context.trace_id, context.span_id) == (trace_id, span_id)
-            assert context.trace_flags.random_trace_id
-            span.end()
-            recorded += 1
-    assert 140 < recorded < 260  # ~200 of 400 at a ratio of 0.5
-
-
-def test_a_recorded_but_unsampled_span_keeps_the_request_s_attributes() -> None:
-    spans, _ = server_spans(AlwaysRecordSampler(ALWAYS_OFF))
-    attributes = {"http.request.method": "POST", "url.path": "/p"}
-    span, _, _, flags = spans.start("POST", None, time.time_ns(), attributes)
-    assert span is not None
-    assert not flags & TraceFlags.SAMPLED
-    assert isinstance(span, ReadableSpan)
-    assert dict(span.attributes or {}) == attributes
-
-
-@pytest.mark.parametrize("ratio", [0.0, 0.1, 0.5, 1.0])
-def test_the_ratio_shortcut_decides_as_the_sampler_does(ratio: float) -> None:
-    sampler = ParentBasedRatio(ratio)
-    spans, _ = server_spans(sampler)
-    assert spans.new_trace_bound is not None
-    bound = sampler.new_traces.bound
-    limit = TraceIdRatioBased.TRACE_ID_LIMIT
-    edges = [0, 1, bound - 1, bound, bound + 1, limit, limit + 1, (5 << 64) | bound, 1 << 127]
-    generated = [RootTraceIds().new_trace_id() for _ in range(2000)]
-    for trace_id in [t for t in edges if t > 0] + generated:
-        expected = sampler.should_sample(ROOT_CONTEXT, trace_id, "POST").decision.is_recording()
-        assert spans.records(ROOT_CONTEXT, trace_id, True, "POST", None) is expected, trace_id
-
-
-def test_other_samplers_are_always_asked() -> None:
-    sampler = RecordingSampler()
-    spans, _ = server_spans(sampler)
-    assert spans.new_trace_bound is None
-    assert spans.records(ROOT_CONTEXT, 1, True, "POST", None) is False
-    assert len(sampler.seen) == 1
-
-
-def test_the_preset_trace_id_is_used_once() -> None:
-    spans, provider = server_spans(ParentBased(TraceIdRatioBased(1.0)))
-    span, trace_id, _, _ = spans.start("POST", None, time.time_ns(), None)
-    assert span is not None
-    other = provider.get_tracer("other").start_span("root")
-    assert other.get_span_context().trace_id != trace_id
-
-
-def test_the_sampler_sees_the_request_s_method_and_path() -> None:
-    sampler = RecordingSampler()
-    spans, _ = server_spans(sampler)
-    spans.start("POST", None, time.time_ns(), {"http.request.method": "POST", "url.path": "/p"})
-    assert sampler.seen == [{"http.request.method": "POST", "url.path": "/p"}]
-
-
-def test_a_sampled_caller_s_trace_is_continued() -> None:
-    spans, _ = server_spans(ParentBased(ALWAYS_OFF))
-    span, trace_id, _, flags = spans.start("POST", remote_parent(0x01), time.time_ns(), None)
-    assert span is not None
-    assert span.is_recording()
-    assert f"{trace_id:032x}" == PARENT_TRACE
-    assert flags & TraceFlags.SAMPLED
 
 
 def test_otel_sdk_disabled_switches_tracing_off(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -413,31 +280,14 @@ def test_the_parent_based_ratio_variable_builds_the_sampler_the_sdk_would(
     assert ours.get_description() == _get_from_env_or_default().get_description()
 
 
-def binomial_bounds(n: int, ratio: float, sigmas: float = 5.0) -> tuple[int, int]:
-    """Where the number sampled out of n independent traces falls, but for a chance of about
-    one in 1.7 million (5 standard deviations either side of the mean)."""
-    mean, sd = n * ratio, math.sqrt(n * ratio * (1 - ratio))
-    return math.ceil(mean - sigmas * sd), math.floor(mean + sigmas * sd)
-
-
-def test_the_shipped_default_samples_a_tenth_of_new_traces() -> None:
-    """Over the trace ids the service makes itself: a tenth, not a half (nor a fifth, nor a
-    twentieth, which these bounds also exclude)."""
-    spans, _ = server_spans(default_sampler({}))  # type: ignore[arg-type]
-    n = 20_000
-    low, high = binomial_bounds(n, 0.1)  # 2000 +- 212
-    for wrong in (0.05, 0.2, 0.5):
-        assert not low <= n * wrong <= high
-    ids = spans.ids
-    sampled = sum(spans.records(ROOT_CONTEXT, ids.new_trace_id(), True, "POST", None)
-                  for _ in range(n))  # fmt: skip
-    assert low <= sampled <= high
-
-
-def test_unset_sampler_follows_a_sampled_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("fast_paths", ["all", "none"])
+def test_unset_sampler_follows_a_sampled_caller(
+    monkeypatch: pytest.MonkeyPatch, fast_paths: str
+) -> None:
     monkeypatch.delenv("OTEL_TRACES_SAMPLER", raising=False)
     exporter = InMemorySpanExporter()
-    app = create_app(Settings(model_dir=BUNDLED_MODEL_DIR), span_exporter=exporter)
+    settings = Settings(model_dir=BUNDLED_MODEL_DIR, fast_paths=fast_paths)
+    app = create_app(settings, span_exporter=exporter)
     n = 300
     with TestClient(app) as client:
         client.post(

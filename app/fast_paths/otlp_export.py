@@ -1,28 +1,25 @@
-"""OTLP/HTTP span export: the SDK's exporter, with an encoding that costs a third as much.
+"""``otlp_export``: the SDK's OTLP/HTTP span exporter with an encoding that copies no message.
 
 The SDK's encoder (``opentelemetry.exporter.otlp.proto.common``) builds every protobuf message
 bottom-up and passes it to its parent's constructor, and the upb runtime copies a message passed
-that way by serializing and parsing it. A span is thus serialized and parsed once per level of
-nesting (attribute, span, scope, resource, request) before its final serialization: ~140 k
-instructions a span here, in the export thread that shares the GIL with request handling. This
-encoder fills the same messages in place, top-down: ~55 k a span, ~15 µs of CPU per request less
-at 10 % sampling under load. Its output is the same message as the SDK's; a test compares the two
-on spans with every field and value type, so an upgrade that changes the SDK's encoding fails
-there. The exporter is the SDK's (endpoint, headers, TLS, compression, timeouts and retries from
-the ``OTEL_EXPORTER_OTLP_*`` variables, its request size limit and internal metrics); only the
-encoder is swapped.
+that way by serializing and parsing it: a span is serialized and parsed once per level of
+nesting before its final serialization, in the export thread that shares the GIL with request
+handling. This encoder fills the same messages in place, top-down; its output is the SDK's
+message (tests/fast_paths/test_otlp_export.py compares the two on spans with every field and
+value type). The exporter is the SDK's (endpoint, headers, TLS, compression, timeouts and
+retries from the ``OTEL_EXPORTER_OTLP_*`` variables, its request size limit and internal
+metrics); its ``export`` is copied with the encoder swapped, since it calls the SDK's encoder
+directly, and so reads the exporter's private ``_client``, ``_metrics``, ``_max_request_size``,
+``_shutdown`` and its module's ``_is_request_too_large``. Without them: the SDK's exporter.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from opentelemetry.exporter.otlp.proto.http._common import (
-    RequestPayloadTooLargeError,
-    _is_request_too_large,
-)
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope
@@ -30,10 +27,18 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as SpanMessage
 from opentelemetry.proto.trace.v1.trace_pb2 import SpanFlags
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope as SdkScope
 from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
 from opentelemetry.trace import SpanContext, SpanKind, TraceState
+
+from app.fast_paths import FastPaths
+
+OTLP_EXPORT = "otlp_export"
+# What the copied export reads of the SDK's exporter, checked when one is made.
+EXPORTER_ATTRIBUTES = ("_client", "_metrics", "_max_request_size", "_shutdown")
+# Where the SDK keeps its request-size check and error (a private module).
+COMMON_MODULE = "opentelemetry.exporter.otlp.proto.http._common"
 
 logger = logging.getLogger(__name__)
 
@@ -174,11 +179,25 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
     return payload
 
 
+def span_exporter(paths: FastPaths) -> SpanExporter:
+    """The exporter for ``OTEL_EXPORTER_OTLP_*``: the lean one, else the SDK's."""
+    return paths.choose(OTLP_EXPORT, LeanOTLPSpanExporter, OTLPSpanExporter)
+
+
 class LeanOTLPSpanExporter(OTLPSpanExporter):
     """The SDK's OTLP/HTTP span exporter with ``encode_spans`` as its encoder. ``export`` is
     the parent's, step for step (shutdown check, its internal metrics, the request size limit,
     its client), with the encoder swapped: the parent calls the SDK's encoder directly, so there
-    is no narrower place to swap it."""
+    is no narrower place to swap it. Made only if every private name it reads is there."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        common = importlib.import_module(COMMON_MODULE)
+        self._too_large = common._is_request_too_large
+        self._too_large_error: type[Exception] = common.RequestPayloadTooLargeError
+        super().__init__(*args, **kwargs)
+        for name in EXPORTER_ATTRIBUTES:
+            getattr(self, name)
+        self._metrics.export_operation  # noqa: B018 - raises AttributeError when it moved
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._shutdown:
@@ -191,12 +210,12 @@ class LeanOTLPSpanExporter(OTLPSpanExporter):
                 logger.exception("Failed to encode a span batch")
                 result.error = error
                 return SpanExportResult.FAILURE
-            if _is_request_too_large(payload, self._max_request_size):
+            if self._too_large(payload, self._max_request_size):
                 logger.warning(
                     "Dropping span batch: serialized size %d bytes exceeds max_request_size "
                     "%d bytes.", len(payload), self._max_request_size,
                 )  # fmt: skip
-                result.error = RequestPayloadTooLargeError(
+                result.error = self._too_large_error(
                     f"Serialized span request size {len(payload)} bytes exceeds "
                     f"max_request_size {self._max_request_size} bytes."
                 )

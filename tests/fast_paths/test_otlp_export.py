@@ -1,10 +1,13 @@
 """The lean OTLP encoding: the same ExportTraceServiceRequest as the SDK's encoder, for spans
-with every field and value type; and the exporter that sends it."""
+with every field and value type; the exporter that sends it, which behaves as the SDK's; and
+the SDK's exporter when a private name it reads has moved."""
 
+import importlib
 import logging
 
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as sdk_encode
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
@@ -21,8 +24,16 @@ from opentelemetry.trace import (
     TraceState,
     set_span_in_context,
 )
+from structlog.testing import capture_logs
 
-from app.telemetry.otlp import LeanOTLPSpanExporter, encode_spans
+from app.fast_paths import FastPaths
+from app.fast_paths.otlp_export import (
+    COMMON_MODULE,
+    OTLP_EXPORT,
+    LeanOTLPSpanExporter,
+    encode_spans,
+    span_exporter,
+)
 from tests.support.otlp import otlp_receiver
 
 REMOTE = SpanContext(
@@ -147,10 +158,21 @@ def test_an_attribute_that_cannot_be_encoded_is_left_out(caplog: pytest.LogCaptu
     assert "bad" in caplog.text
 
 
-def test_the_exporter_delivers_the_spans_through_the_sdk_s_client() -> None:
+EXPORTERS = {"lean": LeanOTLPSpanExporter, "sdk": OTLPSpanExporter}
+
+
+@pytest.fixture(params=sorted(EXPORTERS))
+def exporter_class(request: pytest.FixtureRequest) -> type[OTLPSpanExporter]:
+    """The fast path's exporter and the SDK's: they answer alike."""
+    return EXPORTERS[request.param]
+
+
+def test_the_exporter_delivers_the_spans_through_the_sdk_s_client(
+    exporter_class: type[OTLPSpanExporter],
+) -> None:
     spans = recorded_spans()
     with otlp_receiver() as receiver:
-        exporter = LeanOTLPSpanExporter(endpoint=f"{receiver.url}/v1/traces")
+        exporter = exporter_class(endpoint=f"{receiver.url}/v1/traces")
         assert exporter.export(spans) is SpanExportResult.SUCCESS
         exporter.shutdown()
         assert exporter.export(spans) is SpanExportResult.FAILURE
@@ -158,15 +180,54 @@ def test_the_exporter_delivers_the_spans_through_the_sdk_s_client() -> None:
     assert {s.name for s in receiver.spans} == {s.name for s in spans}
 
 
-def test_a_batch_over_the_request_size_limit_is_not_sent() -> None:
+def test_a_batch_over_the_request_size_limit_is_not_sent(
+    exporter_class: type[OTLPSpanExporter],
+) -> None:
     with otlp_receiver() as receiver:
-        exporter = LeanOTLPSpanExporter(endpoint=f"{receiver.url}/v1/traces", max_request_size=64)
+        exporter = exporter_class(endpoint=f"{receiver.url}/v1/traces", max_request_size=64)
         assert exporter.export(recorded_spans()) is SpanExportResult.FAILURE
     assert receiver.requests == 0
 
 
-def test_a_collector_that_is_down_is_a_failed_export() -> None:
+def test_a_collector_that_is_down_is_a_failed_export(
+    exporter_class: type[OTLPSpanExporter],
+) -> None:
     with otlp_receiver() as receiver:
         url = receiver.url
-    exporter = LeanOTLPSpanExporter(endpoint=f"{url}/v1/traces", timeout=1)
+    exporter = exporter_class(endpoint=f"{url}/v1/traces", timeout=1)
     assert exporter.export(recorded_spans()) is SpanExportResult.FAILURE
+
+
+def test_the_switch_chooses_the_exporter() -> None:
+    assert type(span_exporter(FastPaths())) is LeanOTLPSpanExporter
+    assert type(span_exporter(FastPaths.from_setting("none"))) is OTLPSpanExporter
+
+
+@pytest.mark.parametrize(
+    ("where", "name"),
+    [("exporter", "_client"), ("exporter", "_max_request_size"), ("exporter", "_shutdown"),
+     ("exporter", "_metrics"), ("common", "_is_request_too_large"),
+     ("common", "RequestPayloadTooLargeError")],
+)  # fmt: skip
+def test_a_moved_private_name_means_the_sdk_s_exporter_and_one_warning(
+    monkeypatch: pytest.MonkeyPatch, where: str, name: str
+) -> None:
+    if where == "common":
+        monkeypatch.delattr(importlib.import_module(COMMON_MODULE), name)
+    else:
+        original = OTLPSpanExporter.__init__
+
+        def init_without(self: OTLPSpanExporter, *args: object, **kwargs: object) -> None:
+            original(self, *args, **kwargs)  # type: ignore[arg-type]
+            delattr(self, name)
+
+        monkeypatch.setattr(OTLPSpanExporter, "__init__", init_without)
+    paths = FastPaths()
+    with capture_logs() as logs:
+        first = span_exporter(paths)
+        second = span_exporter(paths)
+    assert type(first) is type(second) is OTLPSpanExporter
+    assert paths.fell_back == {OTLP_EXPORT: name}
+    assert [(e["fast_path"], e["missing"], e["log_level"]) for e in logs] == [
+        (OTLP_EXPORT, name, "warning")
+    ]
