@@ -181,7 +181,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
         periodic.append(
             asyncio.create_task(every(state.shedding.report_seconds, state.shedding.report))
         )
-        lifespan_state[SHEDDING_STATE_KEY] = state.shedding
+        if state.fast_paths.on("protocol_shed"):  # else the admission layer refuses them all
+            lifespan_state[SHEDDING_STATE_KEY] = state.shedding
     request_log = state.request_log
     if request_log is not None and request_log.flush_seconds > 0:
         periodic.append(asyncio.create_task(every(request_log.flush_seconds, request_log.flush)))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from app.fast_paths import NAMES, without
+from app.fast_paths import SERVED_REQUEST_PATHS, without
 
 # What the bare reference measures on the bench machine (2 cores, 300-tree model), single row at
 # 16 connections: 2865-2965 rps and 336-348 us CPU per request over the runs of 2026-11-25.
@@ -224,7 +224,7 @@ def without_config(name: str) -> str:
     return f"paths:-{name}"
 
 
-def fast_path_configs(names: tuple[str, ...] = NAMES) -> tuple[Config, ...]:
+def fast_path_configs(names: tuple[str, ...] = SERVED_REQUEST_PATHS) -> tuple[Config, ...]:
     """``paths:all``, ``paths:-<name>`` for each of ``names`` and ``paths:none``."""
     rows = [service(ALL_PATHS, "full@0.1, every fast path", env={**PRICE_ENV, FAST_PATHS: "all"},
                     otlp=True, **ONE_CELL)]  # fmt: skip

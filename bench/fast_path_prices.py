@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.fast_paths import NAMES
+from app.fast_paths import SERVED_REQUEST_PATHS
 from app.model.predictor import Predictor
 from bench import environment, runner, server, session, traces, workload
 from bench.configs import ALL_PATHS, NO_PATHS, SINGLE, Config, fast_path_configs, without_config
@@ -151,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="rounds (default 5)")
     p.add_argument("--duration", type=float, default=4.0, help="seconds of each window")
     p.add_argument("--warmup", type=int, default=2, help="seconds of each discarded warm-up")
-    p.add_argument("--fast-paths", nargs="+", choices=NAMES, default=list(NAMES))
+    p.add_argument(
+        "--fast-paths", nargs="+", choices=SERVED_REQUEST_PATHS, default=list(SERVED_REQUEST_PATHS)
+    )
     p.add_argument("--server-cpu", type=int, default=0)
     p.add_argument("--load-cpu", type=int, default=1)
     args = p.parse_args(argv)

@@ -38,7 +38,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from app.fast_paths import NAMES
+from app.fast_paths import SERVED_REQUEST_PATHS
 from bench import otlp_sink
 from bench.configs import (
     ALL_PATHS,
@@ -281,7 +281,8 @@ def main(argv: list[str] | None = None) -> None:
         help="the configuration rows instead (bare always; none named: every countable one)",
     )  # fmt: skip
     parser.add_argument(
-        "--fast-paths", nargs="+", metavar="NAME", choices=NAMES, default=list(NAMES),
+        "--fast-paths", nargs="+", metavar="NAME", choices=SERVED_REQUEST_PATHS,
+        default=list(SERVED_REQUEST_PATHS),
         help="price only these fast paths (every one by default)",
     )  # fmt: skip
     parser.add_argument("--requests", type=int, default=DEFAULT_REQUESTS, help="N (then 3N)")

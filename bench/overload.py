@@ -22,8 +22,10 @@ one as shipped, and take turns, so a busy neighbour on a shared machine weighs o
    connections (the issue's goodput point: a closed loop never offers more than is served, so
    there a queue of that many requests is all there is to shed) and at 64, each client
    sending its next request as soon as it has an answer, 503 or not (a client that ignores
-   Retry-After: the worst case for shedding). From the server's CPU over each run, the price of
-   a refusal: the shedding server's CPU less its 200s at the other's CPU per 200, per 503.
+   Retry-After: the worst case for shedding). A third server sheds as shipped but has the
+   ``protocol_shed`` fast path off (the app's admission layer refuses). From the server's CPU
+   over each run, the price of a refusal: a shedding server's CPU less its 200s at the
+   non-shedding one's CPU per 200, per 503.
 5. Liveness at saturation: 1000-row batches from 8 closed-loop connections for a few seconds
    against each server (with shedding off every batch runs: the worst case) while /healthz is
    probed every 50 ms: its p50, p99 and max, from which the README sets the liveness probe's
@@ -48,6 +50,7 @@ from typing import Any
 
 import httpx2
 
+from app.fast_paths import without
 from app.settings import OverloadSettings, Settings
 from bench.open_loop import SpikeResult, spike
 from bench.server import CLK_TCK, core_ticks, cpu_ticks
@@ -76,6 +79,9 @@ SLO_S = Settings().latency_slo_seconds
 QUIET = {"GLASSBOX_LOG_SAMPLE_RATIO": "0", "GLASSBOX_TRACING_ENABLED": "false"}
 NO_SHEDDING = {**QUIET, "GLASSBOX_SHED_LAG_SECONDS": "10"}
 MODES = ("without_shedding", "with_shedding")
+# A third server for the closed loops: shedding as shipped, but refused by the app's admission
+# layer rather than by the HTTP protocol (the protocol_shed fast path off): what it saves.
+REFUSED_IN_APP = "with_shedding_refused_in_the_app"
 # The driver fell this far behind its schedule: it could not offer the rate asked of it.
 DRIVER_BEHIND_WARN_MS = 100.0
 
@@ -218,15 +224,14 @@ def spikes(off: Server, on: Server, capacity: int, cpu: int) -> list[dict[str, A
     return out
 
 
-def closed_loops(
-    off: Server, on: Server, knee: int, work: Path, wrk_cpu: str
-) -> list[dict[str, Any]]:
+def closed_loops(servers: dict[str, Server], knee: int, work: Path, wrk_cpu: str
+                 ) -> list[dict[str, Any]]:  # fmt: skip
     script = work / "bench.lua"  # written by the sweep
     out = []
     for connections in (4 * knee, CLOSED_MAX_CONNECTIONS):
-        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in MODES}
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
         for _ in range(ROUNDS):
-            for name, server in (("without_shedding", off), ("with_shedding", on)):
+            for name, server in servers.items():
                 pids = [server.master_pid, *server.worker_pids()]
                 argv = command(f"{server.url}/predict", connections, CLOSED_SECONDS, script,
                                wrk_cpu)  # fmt: skip
@@ -240,7 +245,7 @@ def closed_loops(
                 })  # fmt: skip
                 settle(server)
         row: dict[str, Any] = {"connections": connections, "seconds": CLOSED_SECONDS}
-        for name in MODES:
+        for name in servers:
             r = runs[name]
             row[name] = {
                 "goodput_rps": round(statistics.median(x["ok"] for x in r) / CLOSED_SECONDS),
@@ -248,22 +253,29 @@ def closed_loops(
                 "p99_ms": round(statistics.median(x["p99_ms"] for x in r), 1),
                 "runs": r,
             }
-        # Per round: the shedding server's CPU less its 200s at the other server's CPU per 200.
-        costs = []
-        for a, b in zip(runs["without_shedding"], runs["with_shedding"], strict=True):
-            if b["shed"] and a["ok"]:
-                costs.append((b["cpu_s"] - b["ok"] * a["cpu_s"] / a["ok"]) / b["shed"])
         served_us = [x["cpu_s"] / x["ok"] * 1e6 for x in runs["without_shedding"] if x["ok"]]
         row["served_cpu_us"] = round(statistics.median(served_us), 1) if served_us else None
-        row["refused_cpu_us"] = round(statistics.median(costs) * 1e6, 1) if costs else None
+        row["refused_cpu_us"] = refusal_cpu_us(runs["without_shedding"], runs["with_shedding"])
+        row["refused_in_app_cpu_us"] = refusal_cpu_us(
+            runs["without_shedding"], runs[REFUSED_IN_APP]
+        )
         out.append(row)
         served = ", ".join(
             f"{name}: {row[name]['goodput_rps']} 200/s, {row[name]['shed_rps']} 503/s"
-            for name in MODES
+            for name in servers
         )
         print(f"closed loop, {connections} connections: {served}; CPU µs a 200 "
-              f"{row['served_cpu_us']}, a refusal {row['refused_cpu_us']}", flush=True)  # fmt: skip
+              f"{row['served_cpu_us']}, a refusal {row['refused_cpu_us']} (in the app "
+              f"{row['refused_in_app_cpu_us']})", flush=True)  # fmt: skip
     return out
+
+
+def refusal_cpu_us(off: list[dict[str, Any]], on: list[dict[str, Any]]) -> float | None:
+    """Per round: the shedding server's CPU less its 200s at the other server's CPU per 200,
+    per 503; the median over rounds."""
+    costs = [(b["cpu_s"] - b["ok"] * a["cpu_s"] / a["ok"]) / b["shed"]
+             for a, b in zip(off, on, strict=True) if b["shed"] and a["ok"]]  # fmt: skip
+    return round(statistics.median(costs) * 1e6, 1) if costs else None
 
 
 def healthz_at_saturation(server: Server) -> dict[str, Any]:
@@ -334,16 +346,17 @@ def summary(report: dict[str, Any]) -> str:
             lines.append(f"{label:32}{m['goodput_rps']:>9}  {m['within_slo_rps']:>12}  "
                          f"{m['answered_rps']:>10}  {m['timeouts']:>8}  "
                          f"{m['admitted_p99_ms']:>15}  {m['refused_p99_ms']:>14}")  # fmt: skip
-    lines.append("closed loop (medians)           200/s  503/s  p99 ms")
+    lines.append("closed loop (medians)                       200/s  503/s  p99 ms")
     for row in report["closed_loops"]:
-        for name in MODES:
+        for name in (*MODES, REFUSED_IN_APP):
             m = row[name]
             label = f"{row['connections']} connections {name.replace('_', ' ')}"
-            lines.append(f"{label:32}{m['goodput_rps']:>5}  {m['shed_rps']:>5}  "
+            lines.append(f"{label:44}{m['goodput_rps']:>5}  {m['shed_rps']:>5}  "
                          f"{m['p99_ms']:>6}")  # fmt: skip
     priced = report["closed_loops"][-1]
     lines.append(f"server CPU: {priced['served_cpu_us']} µs a 200, {priced['refused_cpu_us']} µs "
-                 f"a refusal ({priced['connections']} connections)")  # fmt: skip
+                 f"a refusal by the protocol, {priced['refused_in_app_cpu_us']} µs by the app "
+                 f"({priced['connections']} connections)")  # fmt: skip
     runs = [r for row in report["spikes"] for name in MODES for r in row[name]["runs"]]
     shares = [r["server_core_used_by_others"] for r in runs]
     lines.append(f"the server core used by others during the spikes: {min(shares):.0%}-"
@@ -367,6 +380,10 @@ def main() -> None:
         work = Path(tmp)
         off = servers.enter_context(worker(work / "off", NO_SHEDDING, server_cpu))
         on = servers.enter_context(worker(work / "on", QUIET, server_cpu))
+        in_app = servers.enter_context(worker(
+            work / "in_app", {**QUIET, "GLASSBOX_FAST_PATHS": without("protocol_shed")},
+            server_cpu,
+        ))  # fmt: skip
         rows = sweep(off, work, str(load_cpu))
         unloaded_p99 = rows[0]["p99_ms"]
         knee = next((r for r in rows if r["p99_ms"] > 2 * unloaded_p99), rows[-1])
@@ -378,7 +395,9 @@ def main() -> None:
         )
         settle(on)
         spiked = spikes(off, on, capacity, server_cpu)
-        closed = closed_loops(off, on, knee["connections"], work, str(load_cpu))
+        closed = closed_loops({"without_shedding": off, "with_shedding": on,
+                               REFUSED_IN_APP: in_app}, knee["connections"], work,
+                              str(load_cpu))  # fmt: skip
         healthz = {}
         for name, server in (("without_shedding", off), ("with_shedding", on)):
             print(f"/healthz while 1000-row batches saturate the worker, {name}", flush=True)

@@ -26,6 +26,13 @@ The fast paths (README: Performance has their prices):
   ratio sampler is decided by the ratio's own rule on its bound, without the sampler's calls.
 - ``request_line`` (request_line.py): the JSON request line rendered by orjson, not through
   the structlog chain (the same bytes: tests/fast_paths/test_request_line.py).
+- ``protocol_shed`` (app/http_protocol.py): a shed prediction request refused by the HTTP
+  protocol as soon as its head is parsed, before uvicorn makes it a task; off, the app's
+  admission layer refuses it (app/api/admission.py, the same policy). It lives in the
+  protocol, uvicorn's own extension point (its ``http`` setting takes a protocol class), whose
+  per-request attributes (the cycle, the pipeline, the parser) it reads, as the protocol's
+  header and connection limits do: those have no public path at all, and are not switched.
+  Checked against uvicorn 0.54.0.
 
 A fast path whose private attribute is missing (a library moved it) falls back to the public
 path and says so once, as a warning naming it and the attribute: the service still starts.
@@ -47,13 +54,19 @@ NAMES = (
     "early_sampling",
     "ratio_rule",
     "request_line",
+    "protocol_shed",
 )
+# What a served request goes through: the per-request prices (make bench-instructions, make
+# bench-prices) are of these. ``protocol_shed`` acts on refused requests only: make
+# bench-overload prices a refusal with it and without.
+SERVED_REQUEST_PATHS = tuple(name for name in NAMES if name != "protocol_shed")
 CHECKED_VERSIONS = {
     "prometheus-client": "0.26.0",
     "opentelemetry-sdk": "1.45.2",
     "opentelemetry-exporter-otlp-proto-http": "1.45.2",
     "opentelemetry-exporter-otlp-proto-common": "1.45.2",
     "structlog": "26.1.0",
+    "uvicorn": "0.54.0",
 }
 ALL = "all"
 NONE = "none"

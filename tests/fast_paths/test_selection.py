@@ -9,6 +9,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from pydantic import ValidationError
 from structlog.testing import capture_logs
 
+from app.api.admission import SHEDDING_STATE_KEY
 from app.fast_paths import NAMES, FastPaths, parse_selection, without
 from app.fast_paths.metric_writers import DirectHistogramWriter
 from app.fast_paths.otlp_export import LeanOTLPSpanExporter
@@ -22,7 +23,7 @@ from tests.conftest import BUNDLED_MODEL_DIR
 # Written out here, not read from the package: a fast path added or renamed shows up here.
 EXPECTED_NAMES = {
     "counter_adders", "histogram_writers", "cached_pid", "otlp_export", "early_sampling",
-    "ratio_rule", "request_line",
+    "ratio_rule", "request_line", "protocol_shed",
 }  # fmt: skip
 
 
@@ -93,8 +94,10 @@ def test_the_app_is_built_on_the_paths_selected(multiprocess_dir: Path, selectio
     settings = Settings(model_dir=BUNDLED_MODEL_DIR, fast_paths=selection, log={"format": "json"})  # type: ignore[arg-type]
     app = create_app(settings)
     state = app.state.service
-    with TestClient(app):
+    with TestClient(app) as client:
         fast = selection == "all"
+        # The protocol finds the shedding policy in the lifespan's state only with protocol_shed.
+        assert (SHEDDING_STATE_KEY in client.app_state) is fast
         assert isinstance(state.metrics._probability, DirectHistogramWriter) is fast
         assert isinstance(state.request_log._render, DirectRender) is fast
         assert isinstance(state.tracer_ref.server_spans, ServerSpans) is fast

@@ -14,6 +14,7 @@ from tests.support.processes import ROOT
 LIBRARIES = {
     "prometheus-client", "opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http",
     "opentelemetry-exporter-otlp-proto-common", "structlog",
+    "uvicorn",  # app/http_protocol.py: its protocol class, extended
 }  # fmt: skip
 
 
