@@ -17,9 +17,9 @@ A shed request is answered at once with the error table's 503 ``overloaded`` and
 refusal is made in two places, and :class:`Shedding` is the one policy both use:
 
 - the HTTP protocol (:mod:`app.http_protocol`), as soon as a request's head is parsed, before
-  uvicorn makes it a task and the app's layers see it: a refusal there cost ~110 µs of the
-  worker's CPU here against ~560 µs for a served request, and ~230 µs through the app's layers
-  (README: Overload). The protocol finds the policy in the lifespan's state;
+  uvicorn makes it a task and the app's layers see it, for a fraction of what a refusal costs
+  through the app's layers (README: Overload has the figures). The protocol finds the policy in
+  the lifespan's state;
 - :class:`Admission`, an ASGI layer inside the telemetry edge, for what the protocol leaves to
   it (a pipelined request, a server without the protocol such as an in-process client). It
   also gives every admitted request its deadline.
@@ -85,7 +85,6 @@ class Shedding:
     ) -> None:
         self.lag = lag
         self.threshold_s = threshold_s
-        self.retry_after_s = retry_after_s
         self.routes = frozenset(routes)
         self.raw_routes = frozenset(route.encode() for route in self.routes)
         self.draining = draining
