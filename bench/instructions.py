@@ -101,14 +101,10 @@ def _app(config: Config) -> Any:
         from bench import bare_app
 
         return bare_app.create_app()
-    from app.fast_paths import FastPaths
-    from app.fast_paths.cached_pid import install_cached_pid
     from app.main import create_app
     from app.settings import Settings
 
-    settings = Settings()
-    install_cached_pid(FastPaths.from_setting(settings.fast_paths))  # as gunicorn's post_fork
-    return create_app(settings)
+    return create_app(Settings())
 
 
 def _receiver(body: bytes) -> Any:
