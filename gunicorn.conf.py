@@ -78,14 +78,6 @@ def on_starting(server: object) -> None:
         )
 
 
-def post_fork(server: object, worker: object) -> None:
-    from app.fast_paths import FastPaths
-    from app.fast_paths.cached_pid import install_cached_pid
-
-    # Before the worker makes any metric.
-    install_cached_pid(FastPaths.from_setting(_settings.fast_paths))
-
-
 def child_exit(server: object, worker: object) -> None:
     from app.telemetry.multiprocess import mark_worker_dead
 

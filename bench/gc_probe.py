@@ -19,7 +19,7 @@ from typing import Any
 MIN_MS = 1.0
 _SERVICE = runpy.run_path(str(Path(__file__).resolve().parents[1] / "gunicorn.conf.py"))
 globals().update({k: v for k, v in _SERVICE.items() if not k.startswith("__")})
-_service_post_fork = _SERVICE["post_fork"]
+_service_post_fork = _SERVICE.get("post_fork")
 
 
 def _install(path: str) -> None:
@@ -41,5 +41,6 @@ def _install(path: str) -> None:
 
 
 def post_fork(server: object, worker: object) -> None:
-    _service_post_fork(server, worker)
+    if _service_post_fork is not None:
+        _service_post_fork(server, worker)
     _install(os.environ["BENCH_GC_LOG"])

@@ -42,15 +42,18 @@ from app.fast_paths import SERVED_REQUEST_PATHS
 from bench import otlp_sink
 from bench.configs import (
     ALL_PATHS,
+    BATCH,
     CONFIGS,
+    ENDPOINTS,
     NO_PATHS,
     SINGLE,
     Config,
+    Endpoint,
     fast_path_configs,
     without_config,
 )
 from bench.server import CONFIG_ATTRIBUTE
-from bench.workload import SEED, SINGLE_BODIES
+from bench.workload import BATCH_BODIES, SEED, SINGLE_BODIES
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = ROOT / ".run" / "bench"
@@ -70,15 +73,27 @@ OTLP_ENV = {
 }
 
 
+# Batches are predicted inline, so the event loop's timers (the lag probe's, every 10 ms of
+# valgrind's slow wall clock) never run during a request, and never hit the deadline under valgrind.
+BATCH_ENV = {"GLASSBOX_THREADPOOL_MIN_ROWS": "1000000", "GLASSBOX_REQUEST_DEADLINE_SECONDS": "300"}
+
+
 def countable() -> list[Config]:
     """The configurations serving single rows without an OTLP receiver."""
     return [c for c in CONFIGS if SINGLE.name in c.endpoints and not c.otlp]
 
 
-def _bodies() -> list[bytes]:
+def _bodies(endpoint: Endpoint) -> list[bytes]:
+    """The bodies bench's wrk sends (workload.py): single rows, or batches of 1000."""
     from examples.churn.generator import generate
 
-    return [json.dumps(r).encode() for r in generate(SINGLE_BODIES, SEED).records()]
+    if endpoint is SINGLE:
+        return [json.dumps(r).encode() for r in generate(SINGLE_BODIES, SEED).records()]
+    rows = list(generate(BATCH_BODIES * BATCH.rows, SEED).records())
+    return [
+        json.dumps({"rows": rows[i * BATCH.rows : (i + 1) * BATCH.rows]}).encode()
+        for i in range(BATCH_BODIES)
+    ]
 
 
 def _app(config: Config) -> Any:
@@ -86,14 +101,10 @@ def _app(config: Config) -> Any:
         from bench import bare_app
 
         return bare_app.create_app()
-    from app.fast_paths import FastPaths
-    from app.fast_paths.cached_pid import install_cached_pid
     from app.main import create_app
     from app.settings import Settings
 
-    settings = Settings()
-    install_cached_pid(FastPaths.from_setting(settings.fast_paths))  # as gunicorn's post_fork
-    return create_app(settings)
+    return create_app(Settings())
 
 
 def _receiver(body: bytes) -> Any:
@@ -109,7 +120,7 @@ def _receiver(body: bytes) -> Any:
     return receive
 
 
-async def _drive(app: Any, bodies: list[bytes], requests: int) -> None:
+async def _drive(app: Any, endpoint: Endpoint, bodies: list[bytes], requests: int) -> None:
     statuses: list[int] = []
 
     async def send(message: dict[str, Any]) -> None:
@@ -122,7 +133,7 @@ async def _drive(app: Any, bodies: list[bytes], requests: int) -> None:
         scope = {
             "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
             "http_version": "1.1", "method": "POST", "scheme": "http",
-            "path": SINGLE.path, "raw_path": SINGLE.path.encode(), "query_string": b"",
+            "path": endpoint.path, "raw_path": endpoint.path.encode(), "query_string": b"",
             "root_path": "", "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
             "headers": [
                 (b"host", b"127.0.0.1:8000"), (b"content-type", b"application/json"),
@@ -136,15 +147,15 @@ async def _drive(app: Any, bodies: list[bytes], requests: int) -> None:
         raise SystemExit(f"{len(statuses)} answers of {requests}, not 200: {wrong[:5]}")
 
 
-async def _serve(config: Config, requests: int) -> None:
+async def _serve(config: Config, endpoint: Endpoint, requests: int) -> None:
     app = _app(config)
-    bodies = _bodies()
+    bodies = _bodies(endpoint)
     lifespan = getattr(app.router, "lifespan_context", None)
     if lifespan is None:
-        await _drive(app, bodies, requests)
+        await _drive(app, endpoint, bodies, requests)
         return
     async with lifespan(app):
-        await _drive(app, bodies, requests)
+        await _drive(app, endpoint, bodies, requests)
     if config.otlp:
         registry = app.state.service.metrics.registry
         exported = registry.get_sample_value("glassbox_trace_spans_exported_total") or 0
@@ -169,20 +180,21 @@ def _environment(config: Config, metrics_dir: str, otlp_url: str | None) -> dict
     return env
 
 
-def collected(config: Config, requests: int, otlp_url: str | None = None) -> tuple[int, int]:
+def collected(
+    config: Config, requests: int, otlp_url: str | None = None, endpoint: Endpoint = SINGLE
+) -> tuple[int, int]:
     """Instructions of one whole process driving ``requests`` requests, and the spans it
     exported (none dropped)."""
     with tempfile.TemporaryDirectory(prefix="glassbox-instr-") as tmp:
         argv = [
             "valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/callgrind.out",
             sys.executable, "-m", "bench.instructions", "--drive", config.name, str(requests),
+            "--endpoint", endpoint.name,
         ]  # fmt: skip
         metrics_dir = f"{tmp}/metrics"
         os.mkdir(metrics_dir)
-        done = subprocess.run(
-            argv, cwd=ROOT, env=_environment(config, metrics_dir, otlp_url),
-            capture_output=True, text=True, timeout=3600,
-        )  # fmt: skip
+        env = _environment(config, metrics_dir, otlp_url) | (BATCH_ENV if endpoint is BATCH else {})
+        done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
     found = COLLECTED.findall(done.stderr)
     if done.returncode != 0 or not found:
         raise SystemExit(f"{config.name}: callgrind run failed:\n{done.stderr[-2000:]}")
@@ -195,11 +207,14 @@ def collected(config: Config, requests: int, otlp_url: str | None = None) -> tup
     return int(found[-1]), exported
 
 
-def per_request(config: Config, requests: int, otlp_url: str | None = None) -> int:
+def per_request(
+    config: Config, requests: int, otlp_url: str | None = None, endpoint: Endpoint = SINGLE
+) -> int:
     (many, many_spans), (few, few_spans) = (
-        collected(config, 3 * requests, otlp_url), collected(config, requests, otlp_url)
+        collected(config, 3 * requests, otlp_url, endpoint),
+        collected(config, requests, otlp_url, endpoint),
     )  # fmt: skip
-    if config.otlp and many_spans <= few_spans:
+    if config.otlp and endpoint is SINGLE and many_spans <= few_spans:
         raise SystemExit(f"{config.name}: no span exported by the requests counted")
     return round((many - few) / (2 * requests))
 
@@ -226,10 +241,10 @@ def saving(with_it: int, without_it: int) -> float:
     return 100.0 * (without_it - with_it) / without_it
 
 
-def fast_path_table(counts: dict[str, int], names: Sequence[str]) -> str:
+def fast_path_table(counts: dict[str, int], names: Sequence[str], endpoint: Endpoint) -> str:
     every = counts[ALL_PATHS]
     lines = [
-        "instructions per request, full@0.1 (callgrind, in-process):",
+        f"instructions per {endpoint.path} request, full@0.1 (callgrind, in-process):",
         f"  {'fast path':18} {'all':>10} {'that one off':>13} {'saved':>9} {'saving':>7}",
     ]
     for name in names:
@@ -246,18 +261,18 @@ def fast_path_table(counts: dict[str, int], names: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def _fast_paths(names: Sequence[str], requests: int) -> dict[str, Any]:
+def _fast_paths(names: Sequence[str], requests: int, endpoint: Endpoint) -> dict[str, Any]:
     configs = {c.name: c for c in fast_path_configs(tuple(names))}
     counts: dict[str, int] = {}
     with ExitStack() as stack:
         sink = otlp_sink.start(",".join(map(str, sorted(os.sched_getaffinity(0)))))
         stack.callback(sink.stop)
         for name, config in configs.items():
-            counts[name] = per_request(config, requests, sink.url)
+            counts[name] = per_request(config, requests, sink.url, endpoint)
             print(f"{name:<26} {counts[name]:>10,} instructions/request", flush=True)
         received = sink.report()["spans"]
     print()
-    print(fast_path_table(counts, names))
+    print(fast_path_table(counts, names, endpoint))
     rows = [
         {
             "fast_path": name, "all": counts[ALL_PATHS], "off": counts[without_config(name)],
@@ -267,6 +282,7 @@ def _fast_paths(names: Sequence[str], requests: int) -> dict[str, Any]:
     ]  # fmt: skip
     return {
         "requests": [requests, 3 * requests],
+        "endpoint": endpoint.path,
         "base": "full@0.1",
         "counts": counts,
         "rows": rows,
@@ -285,21 +301,29 @@ def main(argv: list[str] | None = None) -> None:
         default=list(SERVED_REQUEST_PATHS),
         help="price only these fast paths (every one by default)",
     )  # fmt: skip
-    parser.add_argument("--requests", type=int, default=DEFAULT_REQUESTS, help="N (then 3N)")
+    parser.add_argument(
+        "--endpoint", choices=ENDPOINTS, default=SINGLE.name,
+        help="the fast paths' prices on single rows (default) or 1000-row batches",
+    )  # fmt: skip
+    parser.add_argument("--requests", type=int, help=f"N (then 3N); {DEFAULT_REQUESTS} rows")
     parser.add_argument("--drive", nargs=2, metavar=("NAME", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    endpoint = ENDPOINTS[args.endpoint]
     if args.drive:
         name, requests = args.drive
         by_name = {c.name: c for c in (*countable(), *fast_path_configs())}
-        asyncio.run(_serve(by_name[name], int(requests)))
+        asyncio.run(_serve(by_name[name], endpoint, int(requests)))
         return
+    # A 1000-row batch costs what ~50 single rows do: 10 (then 30) keep a run to minutes.
+    requests = args.requests or (DEFAULT_REQUESTS if endpoint is SINGLE else 10)
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (make bench-instructions installs it)")
     if args.configs is not None:
-        document, out = _configs(args.configs, args.requests), OUT_DIR / "instructions.json"
+        document, out = _configs(args.configs, requests), OUT_DIR / "instructions.json"
     else:
-        document = _fast_paths(args.fast_paths, args.requests)
-        out = OUT_DIR / "fast_path_instructions.json"
+        document = _fast_paths(args.fast_paths, requests, endpoint)
+        suffix = "" if endpoint is SINGLE else f"_{endpoint.name}"
+        out = OUT_DIR / f"fast_path_instructions{suffix}.json"
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(document, indent=1))
     print(f"wrote {out.relative_to(ROOT)}")

@@ -9,13 +9,9 @@ installed version is not the one checked here.
 
 The fast paths (README: Performance has their prices):
 
-- ``counter_adders`` (metric_writers.py): a counter child's own value's ``inc``
-  (``child._value``), without ``Counter.inc``'s checks.
 - ``histogram_writers`` (metric_writers.py): a histogram child's bucket and sum values
   (``_upper_bounds``, ``_buckets``, ``_sum``) written directly, the bucket found by bisection; a
   batch in one write per bucket.
-- ``cached_pid`` (cached_pid.py): prometheus_client's multiprocess value class
-  (``values.ValueClass``) swapped for one that reads a cached pid instead of ``os.getpid()``.
 - ``otlp_export`` (otlp_export.py): spans encoded in place rather than by the SDK's
   copy-per-level encoder, in a copy of the SDK exporter's ``export`` (its ``_client``,
   ``_metrics``, ``_max_request_size``, ``_shutdown``, ``_is_request_too_large``).
@@ -36,7 +32,8 @@ The fast paths (README: Performance has their prices):
 
 A fast path whose private attribute is missing (a library moved it) falls back to the public
 path and says so once, as a warning naming it and the attribute: the service still starts.
-Nothing here imports the rest of the service.
+Nothing here imports the rest of the service. Fast paths whose price did not pay for their risk
+were deleted (bench/README.md: "The fast paths' prices").
 """
 
 from __future__ import annotations
@@ -47,9 +44,7 @@ from typing import TypeVar
 import structlog
 
 NAMES = (
-    "counter_adders",
     "histogram_writers",
-    "cached_pid",
     "otlp_export",
     "early_sampling",
     "ratio_rule",

@@ -1,11 +1,11 @@
-"""``counter_adders`` and ``histogram_writers``: prometheus_client children's values written
-directly, or through ``inc`` and ``observe`` (the public path).
+"""``histogram_writers``: prometheus_client histogram children's values written directly, or
+through ``observe`` (the public path).
 
-prometheus_client keeps a counter child's value in ``_value`` and a histogram child's
-non-cumulative bucket values in ``_buckets`` (bounds in ``_upper_bounds``) and its sum in
-``_sum``; ``inc`` and ``observe`` check the child is observable (and ``observe`` walks the
-bounds in Python) before the same value writes. tests/fast_paths/test_metric_writers.py holds
-both paths to the library's own samples.
+prometheus_client keeps a histogram child's non-cumulative bucket values in ``_buckets`` (bounds
+in ``_upper_bounds``) and its sum in ``_sum``; ``observe`` checks the child is observable and
+walks the bounds in Python before the same two value writes, once per value where a batch's
+rows need one write per bucket. tests/fast_paths/test_metric_writers.py holds both paths to the
+library's own samples.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import numpy as np
 
 from app.fast_paths import FastPaths
 
-COUNTER_ADDERS = "counter_adders"
 HISTOGRAM_WRITERS = "histogram_writers"
 
 Adder = Callable[[float], None]
@@ -29,20 +28,6 @@ class HistogramWriter(Protocol):
 
     def observe_many(self, values: np.ndarray) -> None:
         """Many values (never NaN) into the same child."""
-
-
-def counter_adder(paths: FastPaths, child: Any) -> Adder:
-    """How to add to one counter child (its labels complete: the child exists)."""
-
-    def direct() -> Adder:
-        adder: Adder = child._value.inc
-        return adder
-
-    def public() -> Adder:
-        adder: Adder = child.inc
-        return adder
-
-    return paths.choose(COUNTER_ADDERS, direct, public)
 
 
 def histogram_writer(paths: FastPaths, child: Any) -> HistogramWriter:

@@ -20,7 +20,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from app.fast_paths import FastPaths
-from app.fast_paths.metric_writers import HistogramWriter, counter_adder, histogram_writer
+from app.fast_paths.metric_writers import HistogramWriter, histogram_writer
 
 BATCH_SIZE_BUCKETS_ROWS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 # The statuses a prediction route's series exist at from the start: the availability SLO's
@@ -160,7 +160,7 @@ class Metrics:
             self.spans_dropped.labels(reason)
         self.draining.set(0)
         self.loop_lag.set(0)
-        self._shed = {route: counter_adder(paths, self.shed.labels(route)) for route in routes}
+        self._shed = {route: self.shed.labels(route).inc for route in routes}
         # Hot-path writers: a labels() lookup costs more than the update itself.
         self._request_writers: dict[tuple[str, str, int], HistogramWriter] = {}
         # Counted in Python on every request, written to the gauge by publish_in_flight (once a
@@ -168,8 +168,8 @@ class Metrics:
         # the gauge at a random moment anyway.
         self.requests_in_flight = 0
         self._predicted = (
-            counter_adder(paths, self.predictions.labels(version, model.outcomes[0])),
-            counter_adder(paths, self.predictions.labels(version, model.outcomes[1])),
+            self.predictions.labels(version, model.outcomes[0]).inc,
+            self.predictions.labels(version, model.outcomes[1]).inc,
         )
         self._probability = histogram_writer(paths, self.probability.labels(version))
         self._inference: dict[str, HistogramWriter] = {}

@@ -1,5 +1,4 @@
-"""gunicorn master hooks for prometheus_client's multiprocess mode (the workers' own is
-app/fast_paths/cached_pid.py)."""
+"""gunicorn hooks for prometheus_client's multiprocess mode."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Counter adders and histogram writers: each way (the fast path's and the public one) leaves
-exactly the samples the library's own ``inc`` and ``observe`` leave; a child whose private
-values have moved is written through the public API, with one warning."""
+"""Histogram writers: each way (the fast path's and the public one) leaves exactly the samples
+the library's own ``observe`` leaves; a child whose private values have moved is written
+through the public API, with one warning."""
 
 import json
 from pathlib import Path
@@ -9,17 +9,15 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 from structlog.testing import capture_logs
 
 from app.fast_paths import FastPaths
 from app.fast_paths.metric_writers import (
-    COUNTER_ADDERS,
     HISTOGRAM_WRITERS,
     DirectHistogramWriter,
     PublicHistogramWriter,
-    counter_adder,
     histogram_writer,
 )
 from app.main import create_app
@@ -79,15 +77,6 @@ def test_nan_is_summed_and_in_no_bucket_as_observe_has_it() -> None:
     assert str(samples_of(ours)) == str(samples_of(one))
 
 
-@pytest.mark.parametrize("selection", SELECTIONS)
-def test_a_counter_adder_counts_as_inc_does(selection: str) -> None:
-    registry = CollectorRegistry()
-    counter = Counter("c", "c", ["outcome"], registry=registry)
-    counter.labels("a").inc(2)
-    counter_adder(FastPaths.from_setting(selection), counter.labels("a"))(3)
-    assert registry.get_sample_value("c_total", {"outcome": "a"}) == 5
-
-
 class Moved:
     """A metric child as a library release that renamed ``hidden`` would give it: the public
     methods still work, the private name is gone."""
@@ -121,18 +110,6 @@ def test_a_histogram_child_without_its_private_values_is_observed_publicly(hidde
     ]
 
 
-def test_a_counter_child_without_its_value_is_counted_publicly() -> None:
-    registry = CollectorRegistry()
-    child = Counter("c", "c", registry=registry)
-    paths = FastPaths()
-    with capture_logs() as logs:
-        adders = [counter_adder(paths, Moved(child, "_value")) for _ in range(2)]
-    for add in adders:
-        add(2)
-    assert registry.get_sample_value("c_total") == 4
-    assert [(e["fast_path"], e["missing"]) for e in logs] == [(COUNTER_ADDERS, "_value")]
-
-
 PRIVATE_VALUES = ("_value", "_upper_bounds", "_buckets", "_sum")
 
 
@@ -140,7 +117,7 @@ def test_a_service_whose_metric_children_hid_their_values_starts_and_counts_exac
     multiprocess_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Every labelled child the service makes hides the private values: the app starts, warns
-    once per fast path, and its counts are exact."""
+    once, and its counts are exact."""
     labels = MetricWrapperBase.labels
 
     def moved_labels(self: MetricWrapperBase, *args: Any, **kwargs: Any) -> Any:
@@ -158,7 +135,7 @@ def test_a_service_whose_metric_children_hid_their_values_starts_and_counts_exac
         text = c.get("/metrics").text
     logs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
     warned = sorted((e["fast_path"], e["level"]) for e in logs if "fast_path" in e)
-    assert warned == [(COUNTER_ADDERS, "warning"), (HISTOGRAM_WRITERS, "warning")]
+    assert warned == [(HISTOGRAM_WRITERS, "warning")]
     assert value(text, "glassbox_predictions_total") == 7
     assert value(text, "glassbox_prediction_probability_count") == 7
     assert value(text, "http_server_request_duration_seconds_count",

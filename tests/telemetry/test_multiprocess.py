@@ -1,5 +1,5 @@
-"""The master's multiprocess hooks: a dead worker's live gauges go; the directory is emptied
-at start, whatever it is."""
+"""The multiprocess hooks: a worker's values land in its own files, whoever forked it; a dead
+worker's live gauges go; the directory is emptied at start, whatever it is."""
 
 import os
 import subprocess
@@ -12,6 +12,21 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, multiprocess, v
 from app.telemetry.multiprocess import mark_worker_dead, reset_dir
 from tests.support.processes import ROOT
 from tests.support.tools import missing, require_tool
+
+
+def test_a_forked_child_writes_its_own_file(multiprocess_dir: Path) -> None:
+    counter = Counter("forked", "Counted before and after a fork.", registry=CollectorRegistry())
+    counter.inc()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        counter.inc(10)
+        os._exit(0)
+    os.waitpid(child, 0)
+    files = sorted(path.name for path in multiprocess_dir.iterdir())
+    assert files == sorted([f"counter_{os.getpid()}.db", f"counter_{child}.db"])
+    merged = CollectorRegistry()
+    multiprocess.MultiProcessCollector(merged, str(multiprocess_dir))
+    assert merged.get_sample_value("forked_total") == 11
 
 
 def test_a_dead_worker_s_live_gauges_go_and_its_counts_stay(
