@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 from app.api.admission import deadline_of
 from app.api.deps import StateDep, WorkerState, ready_predictor
 from app.api.errors import ClientDisconnectedError, DeadlineExceededError
+from app.api.json_body import JsonBodyRoute
 from app.api.schemas import ErrorOut, Schemas
 from app.api.work_budget import WorkBudget
 from app.drift.recorder import DriftRecorder
@@ -154,11 +155,6 @@ def add_prediction_routes(
             drift.record(predictions.features, predictions.probabilities)
         return predictions
 
-    @router.post(
-        PREDICT_ROUTE, response_model=schemas.prediction, tags=_TAGS, responses=_ERRORS,
-        description=f"The model's {probability_field} for one {state.card.record_name}. Absent "
-        "or null optional features are missing.",
-    )  # fmt: skip
     async def predict(row: Row, request: Request) -> Response:
         predictor = ready_predictor(state)
         if time.monotonic() > deadline_of(request.scope):
@@ -182,11 +178,6 @@ def add_prediction_routes(
             decision_field: bool(predictions.decisions[0]), "model_version": predictor.version,
         })  # fmt: skip
 
-    @router.post(
-        BATCH_ROUTE, response_model=schemas.batch_prediction, tags=_TAGS, responses=_ERRORS,
-        description=f"The model's {probability_field} for many rows, in input order. One bad "
-        "row rejects all.",
-    )  # fmt: skip
     async def predict_batch(batch: Batch, request: Request) -> Response:
         predictor = ready_predictor(state)
         record = current_request()
@@ -222,6 +213,21 @@ def add_prediction_routes(
                 record.sampled_span.set_attribute("glassbox.prediction_id_prefix", prefix)
                 record.sampled_span.set_attribute("glassbox.rows", len(rows))
         return json_response({"model_version": version, "predictions": outputs})
+
+    # The bodies are validated straight from their bytes (app/api/json_body.py); the OpenAPI
+    # document is FastAPI's, from the signatures, as for any route.
+    router.add_api_route(
+        PREDICT_ROUTE, predict, methods=["POST"], route_class_override=JsonBodyRoute,
+        response_model=schemas.prediction, tags=_TAGS, responses=_ERRORS,
+        description=f"The model's {probability_field} for one {state.card.record_name}. Absent "
+        "or null optional features are missing.",
+    )  # fmt: skip
+    router.add_api_route(
+        BATCH_ROUTE, predict_batch, methods=["POST"], route_class_override=JsonBodyRoute,
+        response_model=schemas.batch_prediction, tags=_TAGS, responses=_ERRORS,
+        description=f"The model's {probability_field} for many rows, in input order. One bad "
+        "row rejects all.",
+    )  # fmt: skip
 
 
 def add_drift_routes(router: APIRouter, report: Callable[[], DriftView]) -> None:
