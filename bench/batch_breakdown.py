@@ -184,12 +184,14 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=DEFAULT_CALLS, help="calls per stage")
     parser.add_argument("--core", type=int, default=0, help="the core to pin to")
     args = parser.parse_args()
-    from bench.raw_model import on_core
-
     with tempfile.TemporaryDirectory(prefix="glassbox-breakdown-") as tmp:
+        # Before LightGBM (OpenMP reads its thread count when loaded: one thread, as
+        # gunicorn.conf.py gives the workers) and prometheus-client are imported.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tmp
-        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        os.environ["OMP_NUM_THREADS"] = "1"
         os.environ.setdefault("GLASSBOX_LOG_FORMAT", "json")
+        from bench.raw_model import on_core
+
         with quiet_stdout():
             result, noise = on_core(args.core, lambda: asyncio.run(_measure(args.calls)))
     result["noise"] = noise

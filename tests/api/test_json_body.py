@@ -113,6 +113,40 @@ def bodies() -> list[bytes]:
     out += [json.dumps(r, indent=1).encode() for r in records[:20]]
     out += [case.body for case in ACCEPTED]
     out += [case.body for case in ROW_CASES]
+    # Number and text forms the JSON grammar refuses or that parsers read differently.
+    numbers = [
+        "030",
+        "-030",
+        "30.",
+        ".5",
+        "+30",
+        "3e",
+        "3e1",
+        "3E+1",
+        "30.0e0",
+        "-0",
+        "0x1E",
+        "1_000",
+        "30 ",
+        "\\u0033\\u0030",
+        "3\u0030",
+        "30\n",
+        "Infinity",
+        "NaN",
+        "-",
+    ]
+    out += [b'{"age": ' + n.encode() + b', "signup_month": "June"}' for n in numbers]
+    out += [
+        b'{"age": 30, "signup_month": "June", "monthly_charges": ' + n.encode() + b"}"
+        for n in ["40.5", "4.05e1", "405e-1", "1e-400", "39.999999999999999999", "-0.0"]
+    ]
+    out += [
+        b'{"age": 30, "signup_month": "\\u004aune"}',
+        b'{"age": 30, "signup_month": "Ju\\ne"}',
+        b'{"age": 30, "signup_month": "June", "autopay": True}',
+        b'\xef\xbb\xbf{"age": 30, "signup_month": "June"}',
+        b'{"age": 30, "signup_month": "June",}',
+    ]
     return out
 
 
