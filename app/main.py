@@ -181,8 +181,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
         periodic.append(
             asyncio.create_task(every(state.shedding.report_seconds, state.shedding.report))
         )
-        if state.fast_paths.on("protocol_shed"):  # else the admission layer refuses them all
-            lifespan_state[SHEDDING_STATE_KEY] = state.shedding
+        lifespan_state[SHEDDING_STATE_KEY] = state.shedding
     request_log = state.request_log
     if request_log is not None and request_log.flush_seconds > 0:
         periodic.append(asyncio.create_task(every(request_log.flush_seconds, request_log.flush)))
@@ -218,7 +217,8 @@ def _metrics(
 
 
 def _shedding(state: ServiceState, metrics: Metrics) -> Shedding:
-    """The worker's admission policy; the protocol finds it in the lifespan's state."""
+    """The worker's admission policy; the protocol finds it in the lifespan's state, and hands
+    it the worker's requests in progress."""
     settings = state.settings
     overload = settings.overload
     metrics.set_shed_threshold(overload.shed_lag_seconds)
@@ -235,6 +235,7 @@ def _shedding(state: ServiceState, metrics: Metrics) -> Shedding:
         draining=lambda: state.drain.is_set,
         extra_headers=[WorkerPidHeader.header_of_this_process()]
         if settings.server.worker_pid_header else (),
+        in_protocol=state.fast_paths.on("protocol_shed"),  # else the admission layer refuses all
     )  # fmt: skip
 
 
