@@ -46,7 +46,8 @@ class EngineRefused(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """What LLVM compiles for: the triple, the CPU name and its features (``+name`` only)."""
+    """What LLVM compiles for: the triple, the CPU's name and the features the code may use
+    (LLVM's names of the enabled ones)."""
 
     triple: str
     cpu: str
