@@ -110,19 +110,34 @@ class ServiceState:
 
 
 async def _load_model(state: ServiceState) -> Predictor | None:
-    """The model of the card the app was built for (the card is not read again)."""
+    """The model of the card the app was built for (the card is not read again), with its
+    compiled engine when the settings ask for it and its artifact checks out."""
     settings = state.settings
+    engine_dir = settings.model_engine_dir if settings.model_engine == "auto" else None
     try:
         predictor = await run_in_threadpool(
             Predictor.load, settings.model_dir, threads_per_call(settings.model_threads),
-            state.card,
+            state.card, engine_dir, settings.server.worker_tmp_dir,
         )  # fmt: skip
     except ModelError as exc:
         # Stay alive and unready: /readyz says why, and the orchestrator keeps traffic away.
         state.load_error = str(exc)
         logger.error("model failed to load, refusing to become ready: %s", exc)
         return None
-    logger.info("model loaded: %s", predictor.version)
+    if predictor.engine_refused is not None:
+        logger.warning(
+            "model loaded: %s; engine lightgbm, the compiled engine refused: %s",
+            predictor.version, predictor.engine_refused,
+        )  # fmt: skip
+    elif engine_dir is None:
+        why = (
+            "GLASSBOX_MODEL_ENGINE=lightgbm"
+            if settings.model_engine == "lightgbm"
+            else "no GLASSBOX_MODEL_ENGINE_DIR"
+        )
+        logger.info("model loaded: %s; engine %s (%s)", predictor.version, predictor.engine, why)
+    else:
+        logger.info("model loaded: %s; engine %s", predictor.version, predictor.engine)
     return predictor
 
 
@@ -159,6 +174,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
     if tracing is not None:
         state.tracer_ref.use(tracing)
     predictor = await _load_model(state)
+    state.metrics.set_model_engine(predictor.engine if predictor is not None else "none")
     if settings.server.gc_freeze:
         freeze_long_lived_objects()
     if predictor is not None:
