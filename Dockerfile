@@ -39,9 +39,9 @@ WORKDIR /app
 COPY gunicorn.conf.py ./
 COPY models/ ./models/
 COPY app/ ./app/
-# The compiled engine of the bundled model, built here once (for this build host's CPU, which its
-# manifest records: a host that lacks it serves with LightGBM) into a path the user cannot write
-# (README: Model engine). lleaves brings LLVM in llvmlite's wheel: no compiler, no network.
+# The compiled engine of the bundled model, built here once (for the x86-64-v2 baseline, which
+# its manifest records: a host that lacks it serves with LightGBM) into a path the user cannot
+# write (README: Model engine). lleaves brings LLVM in llvmlite's wheel: no compiler, no network.
 RUN PYTHONDONTWRITEBYTECODE=1 /opt/venv/bin/python -m app.model.engine_build \
       --model-dir /app/models/churn --out /opt/glassbox/engine
 # The pod contract (k8s/overlays/prod renders the same values): the user, the two volumes'
