@@ -39,6 +39,11 @@ WORKDIR /app
 COPY gunicorn.conf.py ./
 COPY models/ ./models/
 COPY app/ ./app/
+# The compiled engine of the bundled model, built here once (for the x86-64-v2 baseline, which
+# its manifest records: a host that lacks it serves with LightGBM) into a path the user cannot
+# write (README: Model engine). lleaves brings LLVM in llvmlite's wheel: no compiler, no network.
+RUN PYTHONDONTWRITEBYTECODE=1 /opt/venv/bin/python -m app.model.engine_build \
+      --model-dir /app/models/churn --out /opt/glassbox/engine
 # The pod contract (k8s/overlays/prod renders the same values): the user, the two volumes'
 # paths, the ports. The volumes' directories exist here so that a plain `docker run` works too;
 # on Kubernetes and in `make test-image` each is a memory-backed mount.
@@ -49,6 +54,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PROMETHEUS_MULTIPROC_DIR=/run/glassbox/metrics \
     GLASSBOX_WORKER_TMP_DIR=/run/glassbox/tmp \
     GLASSBOX_MODEL_DIR=/app/models/churn \
+    GLASSBOX_MODEL_ENGINE_DIR=/opt/glassbox/engine \
     GLASSBOX_ADMIN_PORT=9000 \
     GLASSBOX_LOG_FORMAT=json \
     PORT=8000

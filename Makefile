@@ -9,6 +9,8 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 MODEL_DIR ?= models/churn
+# The compiled engines `make train` and `make run` build (app/model/engine_build.py): never committed.
+ENGINE_DIR ?= $(CURDIR)/.run/engine
 PORT ?= 8000
 # The multiprocess metrics dir must be in the environment before Python starts.
 PROMETHEUS_MULTIPROC_DIR ?= $(CURDIR)/.run/metrics
@@ -75,8 +77,9 @@ system-deps: ## install prometheus, alertmanager, wrk and haproxy from Debian wh
 # --- the two commands ----------------------------------------------------------------------
 run: $(VENV)/.synced ## serve the bundled model on :$(PORT) with gunicorn (python -m app.serve)
 	@rm -rf $(PROMETHEUS_MULTIPROC_DIR) && mkdir -p $(PROMETHEUS_MULTIPROC_DIR)
+	$(BIN)/python -m app.model.engine_build --model-dir $(MODEL_DIR) --out $(ENGINE_DIR) --if-stale
 	PROMETHEUS_MULTIPROC_DIR=$(PROMETHEUS_MULTIPROC_DIR) PORT=$(PORT) GLASSBOX_MODEL_DIR=$(MODEL_DIR) \
-	  exec $(BIN)/python -m app.serve --config gunicorn.conf.py
+	  GLASSBOX_MODEL_ENGINE_DIR=$(ENGINE_DIR) exec $(BIN)/python -m app.serve --config gunicorn.conf.py
 
 test: $(VENV)/.synced checkov system-deps lint ## lint, then every test (unit, then integration)
 	$(BIN)/pytest -m "not integration and not image"
@@ -132,8 +135,9 @@ inventory: $(VENV)/.synced ## regenerate monitoring/metrics-inventory.txt from a
 describe: $(VENV)/.synced ## write card + profile for your model: MODEL=model.txt SAMPLE=s.csv SPEC=spec.yaml OUT=dir
 	$(BIN)/python -m app.describe_model --model $(MODEL) --sample $(SAMPLE) --spec $(SPEC) --out $(OUT)
 
-train: $(VENV)/.synced ## retrain the bundled model: byte-identical artifacts in $(MODEL_DIR)
+train: $(VENV)/.synced ## retrain the bundled model: byte-identical artifacts in $(MODEL_DIR), its engine in $(ENGINE_DIR)
 	$(BIN)/python -m examples.churn.training --out $(MODEL_DIR)
+	$(BIN)/python -m app.model.engine_build --model-dir $(MODEL_DIR) --out $(ENGINE_DIR)
 
 bench: system-deps | $(UV) ## benchmark the service against the bare reference and the raw model; the drain; overload; the metric files
 	$(UV) sync --frozen --python $(PYTHON) --group bench

@@ -136,8 +136,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse_head_size()
             raise _HeadRefused
         shedding: Shedding | None = self.app_state.get(SHEDDING_STATE_KEY)
-        if shedding is not None and self._shed(shedding):
-            return
+        if shedding is not None:
+            shedding.requests = self.tasks  # the worker's one set, the admission layer's too
+            if shedding.in_protocol and self._shed(shedding):
+                return
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
@@ -166,7 +168,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if (cycle is not None and not cycle.response_complete) or self.pipeline:
             return False  # pipelined: this answer would overtake the one before it
-        if not shedding.overloaded():
+        if not shedding.overloaded(len(self.tasks)):  # every request in progress, any path
             return False
         # A client waiting for 100-continue sends no body: the connection cannot be reused.
         close = (

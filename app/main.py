@@ -110,19 +110,34 @@ class ServiceState:
 
 
 async def _load_model(state: ServiceState) -> Predictor | None:
-    """The model of the card the app was built for (the card is not read again)."""
+    """The model of the card the app was built for (the card is not read again), with its
+    compiled engine when the settings ask for it and its artifact checks out."""
     settings = state.settings
+    engine_dir = settings.model_engine_dir if settings.model_engine == "auto" else None
     try:
         predictor = await run_in_threadpool(
             Predictor.load, settings.model_dir, threads_per_call(settings.model_threads),
-            state.card,
+            state.card, engine_dir, settings.server.worker_tmp_dir,
         )  # fmt: skip
     except ModelError as exc:
         # Stay alive and unready: /readyz says why, and the orchestrator keeps traffic away.
         state.load_error = str(exc)
         logger.error("model failed to load, refusing to become ready: %s", exc)
         return None
-    logger.info("model loaded: %s", predictor.version)
+    if predictor.engine_refused is not None:
+        logger.warning(
+            "model loaded: %s; engine lightgbm, the compiled engine refused: %s",
+            predictor.version, predictor.engine_refused,
+        )  # fmt: skip
+    elif engine_dir is None:
+        why = (
+            "GLASSBOX_MODEL_ENGINE=lightgbm"
+            if settings.model_engine == "lightgbm"
+            else "no GLASSBOX_MODEL_ENGINE_DIR"
+        )
+        logger.info("model loaded: %s; engine %s (%s)", predictor.version, predictor.engine, why)
+    else:
+        logger.info("model loaded: %s; engine %s", predictor.version, predictor.engine)
     return predictor
 
 
@@ -159,6 +174,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
     if tracing is not None:
         state.tracer_ref.use(tracing)
     predictor = await _load_model(state)
+    state.metrics.set_model_engine(predictor.engine if predictor is not None else "none")
     if settings.server.gc_freeze:
         freeze_long_lived_objects()
     if predictor is not None:
@@ -181,8 +197,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
         periodic.append(
             asyncio.create_task(every(state.shedding.report_seconds, state.shedding.report))
         )
-        if state.fast_paths.on("protocol_shed"):  # else the admission layer refuses them all
-            lifespan_state[SHEDDING_STATE_KEY] = state.shedding
+        lifespan_state[SHEDDING_STATE_KEY] = state.shedding
     request_log = state.request_log
     if request_log is not None and request_log.flush_seconds > 0:
         periodic.append(asyncio.create_task(every(request_log.flush_seconds, request_log.flush)))
@@ -218,7 +233,8 @@ def _metrics(
 
 
 def _shedding(state: ServiceState, metrics: Metrics) -> Shedding:
-    """The worker's admission policy; the protocol finds it in the lifespan's state."""
+    """The worker's admission policy; the protocol finds it in the lifespan's state, and hands
+    it the worker's requests in progress."""
     settings = state.settings
     overload = settings.overload
     metrics.set_shed_threshold(overload.shed_lag_seconds)
@@ -235,6 +251,7 @@ def _shedding(state: ServiceState, metrics: Metrics) -> Shedding:
         draining=lambda: state.drain.is_set,
         extra_headers=[WorkerPidHeader.header_of_this_process()]
         if settings.server.worker_pid_header else (),
+        in_protocol=state.fast_paths.on("protocol_shed"),  # else the admission layer refuses all
     )  # fmt: skip
 
 

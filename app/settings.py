@@ -193,6 +193,12 @@ class Settings(_Group):
 
     model_dir: Path = Path("models/churn")
     model_threads: PositiveInt = 1
+    # The engine computing the probabilities (README: Model engine): "auto" is the compiled
+    # engine when model_engine_dir holds a verified artifact of this model file for this host,
+    # else LightGBM; "lightgbm" is LightGBM always.
+    model_engine: Literal["auto", "lightgbm"] = "auto"
+    # Where `python -m app.model.engine_build` wrote the compiled engines; unset: LightGBM.
+    model_engine_dir: Path | None = None
     max_batch_rows: PositiveInt = 1000
     max_body_bytes: PositiveInt = 4 * 1024 * 1024
     # A refused body is read and dropped up to this much in all, for at most this long, before

@@ -214,10 +214,8 @@ GC_CONFIGS: tuple[Config, ...] = (
 
 
 # Issue 27's prices (fast_path_prices.py, instructions.py): each fast path switched off alone,
-# on issue 6's full telemetry at 10 % exported (the target row every fast path works in). Nine
-# servers share the core, and an idle one's lag probe at 100 Hz takes 1.7 % of it (measured):
-# at 10 Hz (0.2 %), the eight idle ones leave the measured one its core (shedding is off anyway).
-PRICE_ENV = {**SAMPLED_10, **DRIFT_OFF, "GLASSBOX_LAG_PROBE_INTERVAL_SECONDS": "0.1"}
+# on issue 6's full telemetry at 10 % exported (the target row every fast path works in).
+PRICE_ENV = {**SAMPLED_10, **DRIFT_OFF}
 ALL_PATHS = "paths:all"
 NO_PATHS = "paths:none"
 

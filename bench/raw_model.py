@@ -1,13 +1,17 @@
 """The raw model in-process: single-row latency and rows/s by batch size, no HTTP at all.
 
-Two paths are timed: the service's core (``Predictor.predict_proba`` on records, encoding
-included) and LightGBM alone (``Booster.predict`` on a matrix encoded beforehand).
+Four paths are timed, each engine alone and through the service's core: ``Booster.predict``
+(LightGBM) and ``lleaves.predict`` (the compiled engine, ``LleavesEngine.predict``) on a matrix
+encoded beforehand, and ``Predictor.predict_proba`` on records (encoding included) with either
+engine serving. The compiled engine is built into a temporary directory first, as `make run`
+builds it.
 """
 
 from __future__ import annotations
 
 import os
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
@@ -17,12 +21,14 @@ from typing import Any, TypeVar
 import lightgbm
 import numpy as np
 
+from app.model.card import CARD_FILE, ModelCard
+from app.model.compiled_engine import build
 from app.model.predictor import Predictor
 from bench.server import CLK_TCK, core_ticks
 from bench.workload import SEED
 from examples.churn.generator import generate
 
-BATCH_SIZES = (1, 16, 128, 1024)
+BATCH_SIZES = (1, 16, 128, 1000)
 T = TypeVar("T")
 
 
@@ -78,33 +84,66 @@ def measure(model_dir: Path, core: int, seconds: float = 1.0) -> dict[str, Any]:
 
 
 def _measure(model_dir: Path, seconds: float) -> dict[str, Any]:
+    card = ModelCard.load(model_dir / CARD_FILE)
+    with tempfile.TemporaryDirectory(prefix="glassbox-bench-engine-") as engine_dir:
+        build((model_dir / card.model_file).read_bytes(), Path(engine_dir))
+        compiled = Predictor.load(model_dir, num_threads=1, engine_dir=Path(engine_dir))
+    if compiled.engine_refused is not None:
+        raise RuntimeError(f"the compiled engine was refused: {compiled.engine_refused}")
     predictor = Predictor.load(model_dir, num_threads=1)
-    booster = lightgbm.Booster(model_file=str(model_dir / predictor.card.model_file))
+    booster = lightgbm.Booster(model_file=str(model_dir / card.model_file))
     records = list(generate(max(BATCH_SIZES), SEED).records())
     matrix = predictor.encoder.encode_rows(records)
     row = records[:1]
     row_matrix = np.ascontiguousarray(matrix[:1])
-
-    def core_row() -> None:
-        predictor.predict_proba(row)
-
-    def booster_row() -> None:
-        booster.predict(row_matrix, num_threads=1)
-
+    engine = compiled.predict_matrix
     out: dict[str, Any] = {
         "single_row": {
-            "predictor.predict_proba": latency(per_call_us(core_row, seconds)),
-            "booster.predict": latency(per_call_us(booster_row, seconds)),
+            "predictor.predict_proba": latency(
+                per_call_us(partial(predictor.predict_proba, row), seconds)
+            ),
+            "predictor, lleaves": latency(
+                per_call_us(partial(compiled.predict_proba, row), seconds)
+            ),
+            "booster.predict": latency(
+                per_call_us(partial(booster.predict, row_matrix, num_threads=1), seconds)
+            ),
+            "lleaves.predict": latency(per_call_us(partial(engine, row_matrix), seconds)),
         },
-        "rows_per_s": {"predictor.predict_proba": {}, "booster.predict": {}},
+        "rows_per_s": {
+            "predictor.predict_proba": {},
+            "predictor, lleaves": {},
+            "booster.predict": {},
+            "lleaves.predict": {},
+        },
     }
     for n in BATCH_SIZES:
         rows, block = records[:n], np.ascontiguousarray(matrix[:n])
         paths: dict[str, Callable[[], Any]] = {
             "predictor.predict_proba": partial(predictor.predict_proba, rows),
+            "predictor, lleaves": partial(compiled.predict_proba, rows),
             "booster.predict": partial(booster.predict, block, num_threads=1),
+            "lleaves.predict": partial(engine, block),
         }
         for name, fn in paths.items():
             median_us = statistics.median(per_call_us(fn, seconds / 2, warmup_calls=5))
             out["rows_per_s"][name][str(n)] = n / (median_us / 1e6)
     return out
+
+
+def main() -> None:
+    """`python -m bench.raw_model [--core N] [--seconds S]`: this measurement alone, printed."""
+    import argparse
+
+    from bench.report import raw_table
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--core", type=int, default=max(os.sched_getaffinity(0)))
+    parser.add_argument("--seconds", type=float, default=1.0)
+    parser.add_argument("--model-dir", type=Path, default=Path("models/churn"))
+    args = parser.parse_args()
+    print(raw_table(measure(args.model_dir, args.core, args.seconds)))
+
+
+if __name__ == "__main__":
+    main()

@@ -109,12 +109,27 @@ class Bench:
     server_cpu: int
     load_cpus: str
     log: Callable[[str], None] = print
+    # The server whose runs are under way; every other one is parked on the load core.
+    active: str | None = None
+
+    def activate(self, server: Server) -> None:
+        """Move ``server`` to the server core and park the others on the load core, so an idle
+        server's background work (~2 % of a core each) is not charged to the measured one's
+        core as noise."""
+        if self.active == server.config.name:
+            return
+        for other in self.servers.values():
+            if other is not server:
+                other.move_to(self.load_cpus)
+        server.move_to(str(self.server_cpu))
+        self.active = server.config.name
 
     def _run_wrk(
         self, server: Server, cell: Cell, duration_s: int, sample_at: tuple[float, ...]
     ) -> tuple[WrkResult, float, list[Sample]]:
         """Run wrk, sampling the server at the given offsets from its start; returns wrk's
         result, wrk's own CPU seconds and the samples."""
+        self.activate(server)
         script, times = self.scripts[cell.endpoint]
         times.unlink(missing_ok=True)
         url = server.url(ENDPOINTS[cell.endpoint].path)

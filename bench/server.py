@@ -156,6 +156,20 @@ class Server:
             if cpus != self.cpus:
                 raise ServerError(f"{self.config.name}: pid {pid} may run on CPUs {cpus}")
 
+    def move_to(self, cpus: str) -> None:
+        """Let every thread of every process of this server run only on ``cpus`` (a list such
+        as ``"1"``): an idle server is parked on the load core so that its background work
+        (the loop-lag probe, drift ticks) does not run on the core another server is measured
+        on, and is moved back before its own runs."""
+        allowed = {int(cpu) for cpu in cpus.split(",")}
+        try:
+            for pid in self.pids:
+                for task in (Path("/proc") / str(pid) / "task").iterdir():
+                    with contextlib.suppress(ProcessLookupError):  # a thread that just ended
+                        os.sched_setaffinity(int(task.name), allowed)
+        except OSError as exc:
+            raise ServerError(f"{self.config.name}: cannot move it to CPUs {cpus}: {exc}") from exc
+
     def threads(self) -> dict[int, int]:
         """Threads per process: an unexpected thread pool shows up here."""
         return {pid: int(proc_status(pid, "Threads")) for pid in self.pids}

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import values
 
+from app.model.card import MODEL_FILE
 from app.model.predictor import Predictor
 from tests.support.processes import (
     IN_PROCESS_ONLY_VARIABLE,
@@ -70,6 +71,16 @@ BUNDLED_MODEL_DIR = ROOT / "models" / "churn"
 @pytest.fixture(scope="session")
 def predictor() -> Predictor:
     return Predictor.load(BUNDLED_MODEL_DIR)
+
+
+@pytest.fixture(scope="session")
+def engine_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled model's compiled engine, built once a session as `make run` builds it."""
+    from app.model.compiled_engine import build
+
+    directory = tmp_path_factory.mktemp("engine")
+    build((BUNDLED_MODEL_DIR / MODEL_FILE).read_bytes(), directory)
+    return directory
 
 
 @pytest.fixture

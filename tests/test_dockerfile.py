@@ -37,10 +37,18 @@ def test_the_base_is_an_argument_defaulting_to_the_slim_python_by_tag_only() -> 
 def test_only_python3_and_the_pinned_uv_from_the_context_build_it() -> None:
     runs = " ".join(instructions("RUN"))
     assert "--python python3" in runs
-    # No interpreter but python3 (the venv's is made from it), no installer but the pinned uv.
-    parts = (re.sub(r"^do\s+", "", part.strip()) for part in re.split(r"&&|;", runs))
-    commands = [part.split()[0] for part in parts if part]
-    assert set(commands) == {"for", "dpkg-deb", "done", "uv", "mkdir"}, commands
+    # No interpreter but python3 and the venv made from it (which builds the compiled engine),
+    # no installer but the pinned uv.
+    parts = (
+        re.sub(r"^do\s+", "", part.strip())
+        for run in instructions("RUN")
+        for part in re.split(r"&&|;", run)
+    )
+    # A command's own environment assignments (NAME=value before it) are not the command.
+    commands = [next(w for w in part.split() if "=" not in w) for part in parts if part]
+    assert set(commands) == {"for", "dpkg-deb", "done", "uv", "mkdir", "/opt/venv/bin/python"}, (
+        commands
+    )
     assert "COPY .run/image/context/uv /usr/local/bin/uv" in DOCKERFILE
     assert "--require-hashes" in runs
     assert "--offline" in runs
@@ -76,3 +84,22 @@ def test_the_build_context_is_what_the_dockerfile_copies() -> None:
     assert all(any(s == a or s.startswith(f"{a}/") for a in allowed) for s in sources), sources
     assert {"app", "models", "gunicorn.conf.py"} <= sources
     assert not {"tests", "examples", "bench"} & allowed
+
+
+def test_the_final_stage_builds_the_engine_read_only_before_it_becomes_the_user() -> None:
+    """Built once in the image for its model (README: Model engine), by the venv's python,
+    into the directory the service reads, which is not one of the user's writable volumes."""
+    final = DOCKERFILE.rsplit("\nFROM ", 1)[1]
+    build = re.search(r"RUN .*?-m app\.model\.engine_build\b(.*?)(?<!\\)\n", final, re.S)
+    assert build is not None
+    out = re.search(r"--out\s+(\S+)", build.group(1))
+    model = re.search(r"--model-dir\s+(\S+)", build.group(1))
+    assert out is not None
+    assert model is not None
+    env = dict(re.findall(r"(\w+)=(\S+)", " ".join(instructions("ENV"))))
+    contract = image_contract()
+    assert env["GLASSBOX_MODEL_ENGINE_DIR"] == out.group(1)
+    assert model.group(1) == contract.model_dir
+    assert not any(out.group(1).startswith(volume) for volume in contract.volumes)
+    assert final.index("app.model.engine_build") > final.index("COPY --from=venv /opt/venv")
+    assert final.index("app.model.engine_build") < final.index("\nUSER ")

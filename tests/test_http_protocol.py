@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from app.api.admission import SHEDDING_STATE_KEY, Shedding
+from app.api.admission import MAX_QUIET_IN_FLIGHT, SHEDDING_STATE_KEY, Shedding
 from app.http_protocol import HttpLimits, limited_protocol
 from app.loop_lag import LoopLag
 
@@ -79,10 +80,11 @@ def connect(
     state: ServerState,
     app_state: dict[str, Any] | None = None,
     app: Any = ok_app,
+    limits: HttpLimits = LIMITS,
 ) -> tuple[Any, Transport]:
     config = Config(app=app, lifespan="off", timeout_keep_alive=KEEPALIVE_S)
     config.load()
-    protocol = limited_protocol(LIMITS)(
+    protocol = limited_protocol(limits)(
         config=config, server_state=state, app_state=app_state or {}, _loop=loop
     )
     transport = Transport()
@@ -243,9 +245,17 @@ PREDICT = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" %
 
 class Policy:
     """A worker's shedding policy over a probe that reads ``probability``, and what the app
-    saw and what the policy counted."""
+    saw and what the policy counted. Unless ``max_quiet_in_flight`` says otherwise the worker
+    counts as busy however few requests are in progress (-1): these tests are about the refusal;
+    PIE's safeguard has its own below. A request to ``/slow`` waits for ``release``."""
 
-    def __init__(self, probability: float = 1.0, draining: bool = False) -> None:
+    def __init__(
+        self,
+        probability: float = 1.0,
+        draining: bool = False,
+        max_quiet_in_flight: int = -1,
+        in_protocol: bool = True,
+    ) -> None:
         self.shed: list[str] = []
         self.refused: list[tuple[str, str, float]] = []
         self.draining = draining
@@ -253,16 +263,22 @@ class Policy:
             LoopLag(0.01), 0.025, 7, ("/predict", "/predict/batch"),
             on_shed=self.shed.append, on_refused=lambda *a: self.refused.append(a),
             draining=lambda: self.draining, extra_headers=[(b"x-worker-pid", b"42")],
+            max_quiet_in_flight=max_quiet_in_flight, in_protocol=in_protocol,
         )  # fmt: skip
         self.shedding.probability = probability
         self.app_requests: list[str] = []
+        self.release = asyncio.Event()
 
-    def connect(self, loop: Any, state: ServerState) -> tuple[Any, Transport]:
+    def connect(
+        self, loop: Any, state: ServerState, limits: HttpLimits = LIMITS
+    ) -> tuple[Any, Transport]:
         async def app(scope: Any, receive: Any, send: Any) -> None:
             self.app_requests.append(scope["path"])
+            if scope.get("path") == "/slow":
+                await self.release.wait()
             await ok_app(scope, receive, send)
 
-        return connect(loop, state, {SHEDDING_STATE_KEY: self.shedding}, app=app)
+        return connect(loop, state, {SHEDDING_STATE_KEY: self.shedding}, app=app, limits=limits)
 
 
 def test_a_shed_prediction_is_answered_by_the_protocol_and_the_connection_kept(
@@ -349,6 +365,46 @@ def test_only_the_prediction_routes_are_shed(loop: Any, state: ServerState, path
     run(loop)
     assert [status for status, _, _ in answers(transport.written)] == [200]
     assert policy.refused == []
+
+
+SLOW = GET.replace(b"GET / ", b"GET /slow ") + b"\r\n"
+
+
+@pytest.mark.parametrize(("in_progress", "statuses"), [(2, [200]), (3, [503])])
+def test_a_worker_sheds_only_while_more_than_two_requests_are_in_progress(
+    loop: Any, state: ServerState, in_progress: int, statuses: list[int]
+) -> None:
+    """PIE's safeguard, with the shipped count: requests in progress on the worker's other
+    connections (any path) make the queue; with one or two, a stall from outside sheds
+    nothing."""
+    limits = replace(LIMITS, max_connections=8)
+    policy = Policy(probability=1.0, max_quiet_in_flight=MAX_QUIET_IN_FLIGHT)
+    waiting = [policy.connect(loop, state, limits) for _ in range(in_progress)]
+    for protocol, _ in waiting:
+        protocol.data_received(SLOW)
+    run(loop)
+    protocol, transport = policy.connect(loop, state, limits)
+    protocol.data_received(PREDICT)
+    run(loop)
+    assert [status for status, _, _ in answers(transport.written)] == statuses
+    policy.release.set()
+    for _ in range(10):
+        run(loop)
+    assert all(answers(t.written)[0][0] == 200 for _, t in waiting)
+
+
+def test_without_protocol_shed_the_protocol_refuses_nothing_and_hands_over_its_requests(
+    loop: Any, state: ServerState
+) -> None:
+    """The app's admission layer then refuses; the queue it counts is the server's."""
+    policy = Policy(probability=1.0, in_protocol=False)
+    protocol, transport = policy.connect(loop, state)
+    protocol.data_received(PREDICT)
+    assert policy.shedding.requests is state.tasks
+    run(loop)
+    assert [status for status, _, _ in answers(transport.written)] == [200]
+    assert policy.refused == []
+    assert policy.app_requests == ["/predict"]
 
 
 def test_a_query_string_does_not_hide_a_prediction_route(loop: Any, state: ServerState) -> None:

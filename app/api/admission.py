@@ -8,7 +8,10 @@ lag's change since the last measurement (which never raises it while the lag is 
 sees the smaller of the last two measurements, so one stall that is already over moves nothing.
 A prediction request is shed with that probability, and always while the probe is overdue by
 more than the threshold (one pass of the loop running that long: whatever it reads has waited
-at least as long). Shedding a share rather than everything at once keeps the worker busy
+at least as long), but never while at most two requests are in progress in the worker: PIE's
+own safeguard (it never drops from a queue of two packets or fewer), so a stall from outside
+(a CPU quota's throttling, a busy neighbour, a start-up beside it) with no queue behind it sheds
+nothing. Shedding a share rather than everything at once keeps the worker busy
 serving what it admits at about the threshold's queueing delay; all-or-nothing shedding on the
 lag alternated between a queue and an idle worker.
 
@@ -52,6 +55,9 @@ DEADLINE_KEY = "glassbox.deadline"
 GAIN = 2.0
 DAMPING = 10.0
 
+# PIE's safeguard: no shedding while at most this many requests are in progress.
+MAX_QUIET_IN_FLIGHT = 2
+
 # How often a shedding worker writes its summary line.
 REPORT_SECONDS = 1.0
 
@@ -82,8 +88,15 @@ class Shedding:
         on_refused: Callable[[str, str, float], None],
         draining: Callable[[], bool] = lambda: False,
         extra_headers: Collection[tuple[bytes, bytes]] = (),
+        max_quiet_in_flight: int = MAX_QUIET_IN_FLIGHT,
+        in_protocol: bool = True,
     ) -> None:
         self.lag = lag
+        self.max_quiet_in_flight = max_quiet_in_flight
+        self.in_protocol = in_protocol  # whether the protocol refuses, or leaves all to Admission
+        # The worker's requests in progress as its HTTP server tracks them (uvicorn's request
+        # tasks, begun or not), handed over by app.http_protocol; None without that protocol.
+        self.requests: Collection[object] | None = None
         self.threshold_s = threshold_s
         self.routes = frozenset(routes)
         self.raw_routes = frozenset(route.encode() for route in self.routes)
@@ -121,7 +134,10 @@ class Shedding:
             p = self.probability  # a lag rising below the threshold sheds nothing yet
         self.probability = 0.0 if p < 0.0 else 1.0 if p > 1.0 else p
 
-    def overloaded(self) -> bool:
+    def overloaded(self, in_flight: int) -> bool:
+        """Whether to shed a request that arrives while ``in_flight`` others are in progress."""
+        if in_flight <= self.max_quiet_in_flight:
+            return False
         if self.lag.overdue() > self.threshold_s:
             return True
         p = self.probability
@@ -157,13 +173,17 @@ class Admission:
         self.shedding = shedding
         self.routes = shedding.routes
         self.deadline_s = deadline_s
+        # Admitted prediction requests in progress: the count when no protocol hands over the
+        # server's (a request runs here once its task has begun, so this misses the queue).
+        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] not in self.routes:
             await self.app(scope, receive, send)
             return
         shedding = self.shedding
-        if shedding.overloaded():
+        requests = shedding.requests  # this request's own task is one of them
+        if shedding.overloaded(self.in_flight if requests is None else len(requests) - 1):
             shedding.shed(scope["path"])
             record = current_request()
             if record is not None:
@@ -176,4 +196,8 @@ class Admission:
             await send({"type": "http.response.body", "body": shedding.body})
             return
         scope[DEADLINE_KEY] = time.monotonic() + self.deadline_s
-        await self.app(scope, receive, send)
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1

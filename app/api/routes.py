@@ -290,7 +290,8 @@ def add_operations_routes(
         if state.predictor is None:
             reason = state.load_error or "model is loading"
             return JSONResponse({"status": "not_ready", "reason": reason}, status_code=503)
-        return JSONResponse({"status": "ready", "model_version": state.predictor.version})
+        return JSONResponse({"status": "ready", "model_version": state.predictor.version,
+                             "engine": state.predictor.engine})  # fmt: skip
 
     @router.get("/model", tags=tags, responses=_ANY_ROUTE)
     async def model(state: StateDep) -> dict[str, Any]:

@@ -1,5 +1,10 @@
 """Loads a verified LightGBM binary classifier and predicts the probability of its positive
-class for validated records, decided at the card's threshold."""
+class for validated records, decided at the card's threshold.
+
+The probabilities come from an engine (app/model/engines.py): the model compiled to native code
+when a verified artifact of this very model file is at hand (app/model/compiled_engine.py),
+else LightGBM's own predictor; :attr:`Predictor.engine` says which, and
+:attr:`Predictor.engine_refused` why the compiled one is not serving."""
 
 from __future__ import annotations
 
@@ -14,8 +19,11 @@ import lightgbm
 import numpy as np
 
 from app.model.card import CARD_FILE, ModelCard
+from app.model.compiled_engine import EngineRefused, load_verified
 from app.model.encoding import Encoder
+from app.model.engines import Engine, LightGBMEngine
 from app.model.errors import ModelIntegrityError, ModelLoadError
+from app.model.probe import agreement
 
 # Every LightGBM text model starts with this header; anything else (a pickle, say) is refused
 # before LightGBM's parser sees it. LightGBM aborts the whole process (not an exception) on some
@@ -65,24 +73,40 @@ class Predictor:
     """A model and its card, ready to predict. Build it with :meth:`load`."""
 
     def __init__(
-        self, booster: lightgbm.Booster, card: ModelCard, num_threads: int | None = 1
+        self,
+        booster: lightgbm.Booster,
+        card: ModelCard,
+        num_threads: int | None = 1,
     ) -> None:
         self.card = card
         self.encoder = Encoder(card.contract)
         self._booster = booster
-        # Booster(model_file=..., params=...) ignores params: threads go with every predict
-        # call, or (None) come from the process's OpenMP setting; see threads_per_call.
-        self._predict_kwargs: dict[str, Any] = (
-            {} if num_threads is None else {"num_threads": num_threads}
-        )
+        self.reference = LightGBMEngine(booster, num_threads)
+        self._engine: Engine = self.reference
+        # Why the compiled engine was asked for and is not serving (None: it serves, or it was
+        # not asked for).
+        self.engine_refused: str | None = None
+
+    @property
+    def engine(self) -> str:
+        """The engine computing the probabilities: ``lleaves`` or ``lightgbm``."""
+        return self._engine.name
 
     @classmethod
     def load(
-        cls, model_dir: Path, num_threads: int | None = 1, card: ModelCard | None = None
+        cls,
+        model_dir: Path,
+        num_threads: int | None = 1,
+        card: ModelCard | None = None,
+        engine_dir: Path | None = None,
+        scratch_dir: Path | None = None,
     ) -> Predictor:
         """Verify the model file against the card and load the booster. ``card`` is the
         directory's card when it has been read already (the service reads it once, at start);
-        without it, it is read here.
+        without it, it is read here. With ``engine_dir``, the model's compiled engine is loaded
+        from there once its artifact checks out (:func:`~app.model.compiled_engine.
+        load_verified`, its private copies in ``scratch_dir``) and agrees with LightGBM on
+        probe rows; otherwise LightGBM serves and :attr:`engine_refused` says why.
 
         Raises a :class:`~app.model.errors.ModelError` subclass when anything does not match.
         """
@@ -113,7 +137,19 @@ class Predictor:
                 f"{path} takes features {booster.feature_name()}, "
                 f"card {card.version} declares {card.contract.names}"
             )
-        return cls(booster, card, num_threads=num_threads)
+        predictor = cls(booster, card, num_threads=num_threads)
+        if engine_dir is None:
+            return predictor
+        try:
+            compiled = load_verified(engine_dir, data, digest, scratch_dir)
+            disagreement = agreement(card.contract, predictor.reference, compiled)
+            if disagreement is not None:
+                raise EngineRefused(f"the compiled engine disagrees with LightGBM: {disagreement}")
+        except EngineRefused as refused:
+            predictor.engine_refused = str(refused)
+            return predictor
+        predictor._engine = compiled
+        return predictor
 
     @property
     def version(self) -> str:
@@ -121,7 +157,7 @@ class Predictor:
 
     def predict_matrix(self, matrix: np.ndarray) -> np.ndarray:
         """Positive-class probabilities for an encoded matrix."""
-        return np.asarray(self._booster.predict(matrix, **self._predict_kwargs), dtype=np.float64)
+        return self._engine.predict(matrix)
 
     def encode(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
         if len(rows) == 1:

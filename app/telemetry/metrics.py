@@ -95,8 +95,9 @@ class Metrics:
             ["route", "field", "reason"], registry=r,
         )  # fmt: skip
         self.model_info = Gauge(
-            "glassbox_model_info", "The model this pod serves (always 1).",
-            ["model_version", "model_sha"], registry=r, multiprocess_mode="max",
+            "glassbox_model_info",
+            "The model this pod serves and the engine computing its probabilities (always 1).",
+            ["model_version", "model_sha", "engine"], registry=r, multiprocess_mode="max",
         )  # fmt: skip
         self.model_trained = Gauge(
             "glassbox_model_trained_timestamp_seconds", "When the model was trained.",
@@ -143,7 +144,6 @@ class Metrics:
 
         # Series exist at zero from the start, so rate() and absent() behave from the first scrape.
         version = model.version
-        self.model_info.labels(version, model.short_sha).set(1)
         self.model_trained.labels(version).set(model.trained_at_seconds)
         self.model_ready.labels(version).set(0)
         for outcome in model.outcomes:
@@ -186,6 +186,11 @@ class Metrics:
 
     def set_draining(self, draining: bool) -> None:
         self.draining.set(1 if draining else 0)
+
+    def set_model_engine(self, engine: str) -> None:
+        """Once the worker has loaded its model (or failed to: ``none``), the engine serving
+        it: the label of ``glassbox_model_info``. Set once per worker, never changed."""
+        self.model_info.labels(self.model.version, self.model.short_sha, engine).set(1)
 
     def set_model_ready(self, ready: bool) -> None:
         self.model_ready.labels(self.model.version).set(1 if ready else 0)

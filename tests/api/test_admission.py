@@ -14,7 +14,15 @@ from typing import Any
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from app.api.admission import DAMPING, DEADLINE_KEY, GAIN, Admission, Shedding, deadline_of
+from app.api.admission import (
+    DAMPING,
+    DEADLINE_KEY,
+    GAIN,
+    MAX_QUIET_IN_FLIGHT,
+    Admission,
+    Shedding,
+    deadline_of,
+)
 from app.loop_lag import LoopLag
 from app.telemetry.request_context import RequestRecord, close_record, open_record
 
@@ -44,12 +52,17 @@ async def unread(*_: Any) -> Message:
     raise AssertionError("admission must not read the body of a request it sheds")
 
 
-def policy(lag: LoopLag | None = None, retry_after_s: int = 7) -> tuple[Shedding, list[str]]:
+def policy(
+    lag: LoopLag | None = None, retry_after_s: int = 7, max_quiet_in_flight: int = -1
+) -> tuple[Shedding, list[str]]:
+    """A policy whose worker counts as busy however few requests are in progress, unless
+    ``max_quiet_in_flight`` says otherwise: PIE's safeguard has its own tests."""
     shed: list[str] = []
     refused: list[tuple[str, str, float]] = []
     shedding = Shedding(
         lag or LoopLag(0.01), THRESHOLD_S, retry_after_s, ROUTES,
         on_shed=shed.append, on_refused=lambda *args: refused.append(args),
+        max_quiet_in_flight=max_quiet_in_flight,
     )  # fmt: skip
     return shedding, shed
 
@@ -169,7 +182,7 @@ def test_a_request_is_shed_when_the_draw_falls_under_the_probability() -> None:
 def test_about_that_share_of_requests_is_shed() -> None:
     shedding, _ = policy()
     shedding.probability = 0.3
-    shed = sum(shedding.overloaded() for _ in range(20_000))
+    shed = sum(shedding.overloaded(in_flight=10) for _ in range(20_000))
     assert 0.28 * 20_000 < shed < 0.32 * 20_000  # binomial sd ~65: ±9 sd
 
 
@@ -273,3 +286,80 @@ def test_a_shedding_worker_writes_one_summary_line_per_report(
     (line,) = [r.getMessage() for r in caplog.records if r.name == "glassbox.admission"]
     assert line.startswith("shed 4 prediction requests in 1 s: shed probability 1.00")
     assert "threshold 25.0 ms" in line
+
+
+class Waiting:
+    """An app whose requests wait until released: requests in progress behind admission."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.release.wait()
+        await App()(scope, receive, send)
+
+
+async def statuses_while_in_progress(in_progress: int, max_quiet_in_flight: int) -> list[int]:
+    """The status of a prediction request arriving while ``in_progress`` admitted ones wait,
+    and then those of the waiting ones, at shed probability 1."""
+    shedding, _ = policy(max_quiet_in_flight=max_quiet_in_flight)
+    shedding.probability = 1.0
+    app = Waiting()
+    admission = Admission(app, shedding, deadline_s=DEADLINE_S)
+
+    async def status_of() -> int:
+        sent: list[Message] = []
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "path": "/predict", "method": "POST", "headers": []}
+        await admission(scope, unread, send)
+        return int(sent[0]["status"])
+
+    shedding.probability = 0.0  # the waiting ones are admitted...
+    waiting = [asyncio.create_task(status_of()) for _ in range(in_progress)]
+    await asyncio.sleep(0)
+    assert admission.in_flight == in_progress
+    shedding.probability = 1.0  # ...then the worker sheds all it may
+    arriving = asyncio.create_task(status_of())
+    await asyncio.sleep(0)
+    app.release.set()
+    statuses = [await arriving] + [await task for task in waiting]
+    assert admission.in_flight == 0
+    return statuses
+
+
+@pytest.mark.parametrize(("in_progress", "first"), [(0, 200), (2, 200), (3, 503)])
+def test_a_worker_sheds_only_while_more_than_two_requests_are_in_progress(
+    in_progress: int, first: int
+) -> None:
+    """PIE's safeguard, with the shipped count: a stall from outside the worker (a CPU quota's
+    throttling, a neighbour) with no queue behind it sheds nothing."""
+    statuses = asyncio.run(statuses_while_in_progress(in_progress, MAX_QUIET_IN_FLIGHT))
+    assert statuses == [first] + [200] * in_progress
+
+
+def test_a_request_that_fails_leaves_the_in_progress_count() -> None:
+    shedding, _ = policy()
+
+    async def failing(scope: Scope, receive: Receive, send: Send) -> None:
+        raise RuntimeError("the app failed")
+
+    admission = Admission(failing, shedding, deadline_s=DEADLINE_S)
+    scope = {"type": "http", "path": "/predict", "method": "POST", "headers": []}
+    with pytest.raises(RuntimeError):
+        asyncio.run(admission(scope, unread, lambda message: asyncio.sleep(0)))
+    assert admission.in_flight == 0
+
+
+@pytest.mark.parametrize(("server_requests", "status"), [(3, 200), (4, 503)])
+def test_the_servers_requests_in_progress_are_the_queue_when_handed_over(
+    server_requests: int, status: int
+) -> None:
+    """Under uvicorn a request runs in admission only once its task begins, so the queue is the
+    HTTP server's set of request tasks (begun or not), this request's own among them."""
+    layer = Layer(probability=1.0)
+    layer.shedding.max_quiet_in_flight = MAX_QUIET_IN_FLIGHT
+    layer.shedding.requests = {object() for _ in range(server_requests)}
+    assert layer.call("/predict")[0]["status"] == status

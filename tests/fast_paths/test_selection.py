@@ -96,8 +96,9 @@ def test_the_app_is_built_on_the_paths_selected(multiprocess_dir: Path, selectio
     state = app.state.service
     with TestClient(app) as client:
         fast = selection == "all"
-        # The protocol finds the shedding policy in the lifespan's state only with protocol_shed.
-        assert (SHEDDING_STATE_KEY in client.app_state) is fast
+        # The protocol finds the shedding policy in the lifespan's state, and refuses shed
+        # requests itself only with protocol_shed.
+        assert client.app_state[SHEDDING_STATE_KEY].in_protocol is fast
         assert isinstance(state.metrics._probability, DirectHistogramWriter) is fast
         assert isinstance(state.request_log._render, DirectRender) is fast
         assert isinstance(state.tracer_ref.server_spans, ServerSpans) is fast

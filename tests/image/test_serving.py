@@ -54,7 +54,11 @@ def test_the_image_serves_counts_across_its_workers_and_drains_on_podman_stop(
     }
     with serving(image, contract, env, tmp_path) as container:
         container.wait_ready()
-        assert httpx2.get(f"{container.url}/readyz", timeout=5).status_code == 200
+        ready = httpx2.get(f"{container.url}/readyz", timeout=5)
+        assert ready.status_code == 200
+        # The compiled engine the build made, verified and loaded by every worker (README: Model
+        # engine): the image's own, read-only artifact.
+        assert ready.json()["engine"] == "lleaves", ready.text
         assert httpx2.get(f"{container.url}/metrics", timeout=5).status_code == 404
         # Counted exactly across the workers, on the admin port, from the first request.
         sent = send_mix(container, rounds=30)  # type: ignore[arg-type]
@@ -114,3 +118,7 @@ def test_the_image_serves_counts_across_its_workers_and_drains_on_podman_stop(
             assert trouble not in log.lower(), log
         errors = [e for e in container.log_events() if e.get("level") in ("error", "critical")]
         assert errors == [], errors
+        loaded = [e["event"] for e in container.log_events()
+                  if str(e.get("event")).startswith("model loaded")]  # fmt: skip
+        assert len(loaded) >= WORKERS, loaded
+        assert all(event.endswith("; engine lleaves") for event in loaded), loaded
