@@ -161,7 +161,7 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def _is_json(request: Request) -> bool:
+def is_json(request: Request) -> bool:
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     # FastAPI's own test: application/json or application/*+json (other types are not parsed).
     main, _, sub = content_type.partition("/")
@@ -185,7 +185,7 @@ class ErrorHandlers:
     async def validation_error(self, request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         errors = exc.errors()
-        if not _is_json(request):  # a missing content type too: FastAPI then reads no JSON
+        if not is_json(request):  # a missing content type too: FastAPI then reads no JSON
             self._reject(request, [(BODY, "body")])
             return error_response(
                 415, "unsupported_media_type", "Send the body as application/json."

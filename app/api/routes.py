@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 from app.api.admission import deadline_of
 from app.api.deps import StateDep, WorkerState, ready_predictor
 from app.api.errors import ClientDisconnectedError, DeadlineExceededError
+from app.api.json_body import JsonBodyRoute
 from app.api.schemas import ErrorOut, Schemas
 from app.api.work_budget import WorkBudget
 from app.drift.recorder import DriftRecorder
@@ -76,6 +77,36 @@ def prediction_id_prefix() -> str:
 def prediction_id(prefix: str, row: int) -> str:
     """The id of a request's row ``row`` (0 for a single prediction)."""
     return f"{prefix}{row:08x}"
+
+
+_row_suffixes: list[str] = []
+
+
+def row_suffixes(rows: int) -> list[str]:
+    """At least ``rows`` ids' last 8 hex digits (``prediction_id("", i)`` for row 0, 1, ...):
+    formatted once, for the largest batch so far, rather than for every row of every response.
+    Called on the event loop's thread only."""
+    if len(_row_suffixes) < rows:
+        _row_suffixes.extend(prediction_id("", i) for i in range(len(_row_suffixes), rows))
+    return _row_suffixes
+
+
+def batch_outputs(
+    prefix: str,
+    version: str,
+    probabilities: list[float],
+    decisions: list[bool],
+    probability_field: str,
+    decision_field: str,
+) -> list[dict[str, Any]]:
+    """A batch response's predictions, in row order: one comprehension over the columns."""
+    return [
+        {"prediction_id": prefix + suffix, probability_field: p, decision_field: d,
+         "model_version": version}
+        # The suffixes may be more than the rows.
+        for suffix, p, d in zip(row_suffixes(len(probabilities)), probabilities, decisions,
+                                strict=False)
+    ]  # fmt: skip
 
 
 def json_response(content: Any) -> Response:
@@ -154,11 +185,6 @@ def add_prediction_routes(
             drift.record(predictions.features, predictions.probabilities)
         return predictions
 
-    @router.post(
-        PREDICT_ROUTE, response_model=schemas.prediction, tags=_TAGS, responses=_ERRORS,
-        description=f"The model's {probability_field} for one {state.card.record_name}. Absent "
-        "or null optional features are missing.",
-    )  # fmt: skip
     async def predict(row: Row, request: Request) -> Response:
         predictor = ready_predictor(state)
         if time.monotonic() > deadline_of(request.scope):
@@ -182,11 +208,6 @@ def add_prediction_routes(
             decision_field: bool(predictions.decisions[0]), "model_version": predictor.version,
         })  # fmt: skip
 
-    @router.post(
-        BATCH_ROUTE, response_model=schemas.batch_prediction, tags=_TAGS, responses=_ERRORS,
-        description=f"The model's {probability_field} for many rows, in input order. One bad "
-        "row rejects all.",
-    )  # fmt: skip
     async def predict_batch(batch: Batch, request: Request) -> Response:
         predictor = ready_predictor(state)
         record = current_request()
@@ -205,13 +226,10 @@ def add_prediction_routes(
             watcher.cancel()
         prefix = prediction_id_prefix()
         version = predictor.version
-        outputs = [
-            {"prediction_id": prediction_id(prefix, i), probability_field: p, decision_field: d,
-             "model_version": version}
-            for i, (p, d) in enumerate(
-                zip(predictions.probabilities.tolist(), predictions.decisions.tolist(), strict=True)
-            )
-        ]  # fmt: skip
+        outputs = batch_outputs(
+            prefix, version, predictions.probabilities.tolist(), predictions.decisions.tolist(),
+            probability_field, decision_field,
+        )  # fmt: skip
         if record is not None:
             record.annotate(
                 prediction_id_prefix=prefix, rows=len(rows), positives=predictions.positives,
@@ -222,6 +240,21 @@ def add_prediction_routes(
                 record.sampled_span.set_attribute("glassbox.prediction_id_prefix", prefix)
                 record.sampled_span.set_attribute("glassbox.rows", len(rows))
         return json_response({"model_version": version, "predictions": outputs})
+
+    # The bodies are validated straight from their bytes (app/api/json_body.py); the OpenAPI
+    # document is FastAPI's, from the signatures, as for any route.
+    router.add_api_route(
+        PREDICT_ROUTE, predict, methods=["POST"], route_class_override=JsonBodyRoute,
+        response_model=schemas.prediction, tags=_TAGS, responses=_ERRORS,
+        description=f"The model's {probability_field} for one {state.card.record_name}. Absent "
+        "or null optional features are missing.",
+    )  # fmt: skip
+    router.add_api_route(
+        BATCH_ROUTE, predict_batch, methods=["POST"], route_class_override=JsonBodyRoute,
+        response_model=schemas.batch_prediction, tags=_TAGS, responses=_ERRORS,
+        description=f"The model's {probability_field} for many rows, in input order. One bad "
+        "row rejects all.",
+    )  # fmt: skip
 
 
 def add_drift_routes(router: APIRouter, report: Callable[[], DriftView]) -> None:

@@ -150,6 +150,18 @@ def test_batch_results_come_in_input_order(client: TestClient, raw_model: RawMod
     assert body["model_version"] == raw_model.version
 
 
+def test_every_batch_size_gets_its_rows_ids_whatever_came_before(client: TestClient) -> None:
+    """Ids count 0, 1, ... in each request, for a batch larger than any before, then smaller."""
+    for size in (3, 47, 50, 1, 20):
+        rows = [{"age": 30, "signup_month": "June"}] * size
+        ids = [
+            p["prediction_id"]
+            for p in client.post("/predict/batch", json={"rows": rows}).json()["predictions"]
+        ]
+        assert [int(i[-8:], 16) for i in ids] == list(range(size))
+        assert all(PREDICTION_ID.match(i) for i in ids)
+
+
 # --- probes, the model card, the OpenAPI document -------------------------------------------------
 
 
