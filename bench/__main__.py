@@ -19,6 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from app.model import engine_build
 from app.model.predictor import Predictor
 from bench import (
     breakdown,
@@ -35,7 +36,7 @@ from bench import (
     workload,
 )
 from bench import configs as configs_module
-from bench.configs import GC_CONFIGS, Config
+from bench.configs import BATCH, ENGINE_DIR, GC_CONFIGS, Config
 
 MODEL_DIR = server.ROOT / "models" / "churn"
 OUT_DIR = server.ROOT / ".run" / "bench"
@@ -211,6 +212,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         if (missing := gc_pauses.setting_missing()) is not None:
             log(f"WARNING: {missing}")
+    engine_rows = any(c.engine == configs_module.COMPILED for c in configs)
+    build_args = ["--model-dir", str(MODEL_DIR), "--out", str(ENGINE_DIR), "--if-stale"]
+    if engine_rows and engine_build.main(build_args) != 0:  # as `make run` builds it
+        return 1
     load = workload.build(Predictor.load(MODEL_DIR))
     raw = drift = None
     if not args.skip_raw:
@@ -260,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         + ([traces.table(measured.spans, measured.sink_cpu_s)] if measured.spans else [])
         + ([scrape.table(scraped)] if scraped is not None else [])
         + ([report.raw_table(raw)] if raw else [])
+        + ([text] if raw and (text := report.batch_over_raw(rows, raw, BATCH.rows)) else [])
         + ([drift_cost.table(drift)] if drift else [])
         + ([gc_pauses.table(gc)] if gc is not None else [])
     )

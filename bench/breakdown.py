@@ -34,19 +34,26 @@ class Component:
 
 
 COMPONENTS = (
+    # Every row but "service" serves with LightGBM, as bare does: "service-lightgbm" stands for
+    # the shipped telemetry in the differences, and the engine's saving is a component of its own.
     Component("service core, no telemetry, over bare", (("telemetry-off", 1), ("bare", -1))),
-    Component("RED metrics middleware (issue 5)", (("service", 1), ("metrics-off", -1))),
+    Component("RED metrics middleware (issue 5)", (("service-lightgbm", 1), ("metrics-off", -1))),
     Component(
         "request log line",
-        (("metrics+logs", 1), ("telemetry-off", -1), ("service", -1), ("metrics-off", 1)),
+        (("metrics+logs", 1), ("telemetry-off", -1), ("service-lightgbm", -1), ("metrics-off", 1)),
     ),
     Component("tracing @0.1, not exported", (("drift-off", 1), ("metrics+logs", -1))),
-    Component("drift recording (issue 7)", (("service", 1), ("drift-off", -1))),
+    Component("drift recording (issue 7)", (("service-lightgbm", 1), ("drift-off", -1))),
     Component("OTLP export of the 10 % sampled", (("full@0.1", 1), ("drift-off", -1))),
     Component("tracing @1.0 over @0.1, exported", (("full@1.0", 1), ("full@0.1", -1))),
-    Component("all telemetry as shipped", (("service", 1), ("telemetry-off", -1))),
-    Component("saved by the fast paths (issue 27)", (("no-fast-paths", 1), ("service", -1))),
+    Component("all telemetry as shipped", (("service-lightgbm", 1), ("telemetry-off", -1))),
+    Component(
+        "saved by the fast paths (issue 27)", (("no-fast-paths", 1), ("service-lightgbm", -1))
+    ),
     Component("full@1.0 exported over no telemetry", (("full@1.0", 1), ("telemetry-off", -1))),
+    Component(
+        "saved by the compiled engine (issue 28)", (("service-lightgbm", 1), ("service", -1))
+    ),
 )
 
 
@@ -64,7 +71,7 @@ class Target:
 TARGETS = (
     Target(6, "full@0.1 >= 0.75x bare rps", "full@0.1", "bare", 0.75),
     Target(6, "metrics+logs >= 0.85x bare rps", "metrics+logs", "bare", 0.85),
-    Target(7, "drift costs <= 5 % of rps", "service", "drift-off", 0.95),
+    Target(7, "drift costs <= 5 % of rps", "service-lightgbm", "drift-off", 0.95),
 )
 
 

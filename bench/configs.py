@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -20,6 +21,13 @@ from app.fast_paths import SERVED_REQUEST_PATHS, without
 # is a bench bug, not a win.
 BARE_EXPECTED_RPS_16 = 2900.0
 BARE_EXPECTED_CPU_US = 340.0
+
+# The compiled engine the engine rows serve, built (when stale) by `python -m bench` before the
+# servers start, where `make run` builds it; the other rows leave it out and serve with LightGBM,
+# the engine of the bare reference, so their ratios are telemetry's cost alone.
+ENGINE_DIR = Path(__file__).resolve().parents[1] / ".run" / "engine"
+COMPILED = "lleaves"
+LIGHTGBM = "lightgbm"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +66,8 @@ class Config:
     workers: int = 1
     # The workers log their collections (gc_probe.py) to a file the harness sets: BENCH_GC_LOG.
     gc_probe: bool = False
+    # The engine /readyz must name (a service configuration); None: the bare reference.
+    engine: str | None = None
 
     def runs_at(self, connections: int) -> bool:
         return self.connections is None or connections in self.connections
@@ -81,10 +91,14 @@ def service(
     otlp: bool = False,
     workers: int = 1,
     gc_probe: bool = False,
+    engine: str = LIGHTGBM,
 ) -> Config:
     """The Glassbox service as `make run` starts it (gunicorn.conf.py), with env overrides.
     Its log lines are JSON, as in a container (stdout is not a terminal either way). With
-    ``gc_probe`` its config is gc_probe.py: the same plus a probe of the collector's pauses."""
+    ``gc_probe`` its config is gc_probe.py: the same plus a probe of the collector's pauses.
+    ``engine``: the compiled one (from ``ENGINE_DIR``, as `make run` and the image serve) or
+    LightGBM (no engine directory: the fallback)."""
+    engine_env = {"GLASSBOX_MODEL_ENGINE_DIR": str(ENGINE_DIR)} if engine == COMPILED else {}
     return Config(
         name=name,
         description=description,
@@ -96,6 +110,7 @@ def service(
                 "WEB_CONCURRENCY": str(workers),
                 "GLASSBOX_LOG_FORMAT": "json",
                 **NEVER_SHED,
+                **engine_env,
                 **(env or {}),
             }
         ),
@@ -104,6 +119,7 @@ def service(
         otlp=otlp,
         workers=workers,
         gc_probe=gc_probe,
+        engine=engine,
     )
 
 
@@ -148,7 +164,14 @@ CONFIGS: tuple[Config, ...] = (
     BARE_BATCH,
     service(
         "service",
-        "as shipped: RED metrics, request log, tracing (parent-based 10 %, not exported), drift",
+        "as shipped (the compiled engine): RED metrics, request log, tracing (parent-based 10 %, "
+        "not exported), drift",
+        engine=COMPILED,
+    ),
+    service(
+        "service-lightgbm",
+        "issue 28: as shipped, but LightGBM serves (no engine artifact: the fallback); the rows "
+        "below serve with LightGBM too, as bare does",
     ),
     service(
         "no-fast-paths",

@@ -172,6 +172,33 @@ def raw_table(raw: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# Issue 28's batch target: a batch through HTTP at >= this many times the rows/s of the raw
+# model alone (`Booster.predict`, one thread, same core) on batches of the same size.
+BATCH_OVER_RAW_TARGET = 1.0
+RAW_REFERENCE = "booster.predict"
+
+
+def batch_over_raw(rows: list[Row], raw: dict[str, Any], batch_rows: int) -> str | None:
+    """Each service row's batch throughput in rows/s against the raw model's at that size. The
+    raw figure is measured in-process before the servers run, not interleaved with them."""
+    raw_rps = raw["rows_per_s"].get(RAW_REFERENCE, {}).get(str(batch_rows))
+    batch = [r for r in rows if r.endpoint == "batch" and r.rps == r.rps]
+    if not raw_rps or not batch:
+        return None
+    lines = [
+        f"issue 28: a batch of {batch_rows} over HTTP against raw {RAW_REFERENCE} "
+        f"({raw_rps:.0f} rows/s; target >= {BATCH_OVER_RAW_TARGET:.1f}x):"
+    ]
+    for r in batch:
+        ratio = r.rps * batch_rows / raw_rps
+        verdict = "met" if ratio >= BATCH_OVER_RAW_TARGET else "NOT met"
+        lines.append(
+            f"  {r.config:18} {r.rps * batch_rows:9.0f} rows/s  {ratio:5.2f}x  "
+            f"{r.cpu_us_per_request / batch_rows:6.1f} us CPU/row  {verdict}"
+        )
+    return "\n".join(lines)
+
+
 def _clean(value: Any) -> Any:
     """JSON-ready: NaN (a figure that does not exist) becomes null, tuples and paths plain."""
     if isinstance(value, float) and math.isnan(value):

@@ -125,7 +125,7 @@ class Server:
                     f"{self.log_tail()}"
                 )
             try:
-                status, _ = http(self.url(self.config.ready_path), timeout_s=2.0)
+                status, ready = http(self.url(self.config.ready_path), timeout_s=2.0)
             except (OSError, ValueError):
                 status = 0
             if status >= 500 and status != 503:
@@ -134,6 +134,12 @@ class Server:
                     f"{self.log_tail()}"
                 )
             if status == 200:
+                engine = self.config.engine
+                if engine is not None and ready.get("engine") != engine:
+                    raise ServerError(
+                        f"{self.config.name}: serves with {ready.get('engine')}, not {engine}:\n"
+                        f"{self.log_tail()}"
+                    )
                 self.pids = group_members(self.pgid)
                 self._check_processes()
                 self.ready_rss_kib = self.rss_kib()
