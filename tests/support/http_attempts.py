@@ -42,6 +42,7 @@ class Attempt:
     outcome: str
     status: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    answered: float | None = None  # time.time() once the response's head was read (kept-alive)
 
 
 class _Partial(Exception):
@@ -178,7 +179,9 @@ class KeepAliveClient:
                 except (OSError, _Partial) as exc:
                     self.failure = f"{type(exc).__name__} after {len(self.responses)} responses"
                     return
-                self.responses.append(Attempt(started, _outcome(status), status, headers))
+                self.responses.append(
+                    Attempt(started, _outcome(status), status, headers, answered=time.time())
+                )
                 if headers.get("connection", "").lower() == "close":
                     self.closed_by_server = _closed(sock)
                     return
