@@ -13,8 +13,8 @@ refuses a host that lacks a recorded feature: a worker never dies of an illegal 
 
 :func:`load_verified` trusts neither file on its own word: the manifest must name this model
 (its sha256 equal to the card's), these library versions and a target this host supports; the
-artifact's bytes are read once, hashed, and those bytes (a private copy, in a directory only
-this process knows) are what lleaves loads, never the path again. Anything else raises
+artifact's bytes are read once, hashed, and those bytes (a private copy, in memory files only
+this process holds) are what lleaves loads, never the path again. Anything else raises
 :class:`EngineRefused` with the reason; the predictor then serves with LightGBM.
 """
 
@@ -25,6 +25,8 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -122,13 +124,11 @@ def _write_atomically(path: Path, data: bytes) -> None:
     os.replace(part, path)
 
 
-def _compile(model_text: bytes, scratch: Path, cache: Path, target: Target) -> Any:
-    """A compiled lleaves.Model of ``model_text`` for ``target``; ``cache`` is lleaves' object
+def _compile(model_file: Path, cache: Path, target: Target) -> Any:
+    """A compiled lleaves.Model of ``model_file`` for ``target``; ``cache`` is lleaves' object
     cache: written when absent, loaded (no code generated) when present."""
     import lleaves
 
-    model_file = scratch / _PRIVATE_MODEL
-    model_file.write_bytes(model_text)
     model = lleaves.Model(model_file=str(model_file))
     features = "" if target.cpu == X86_64_V2 else None
     # One block of all the trees: each row's score is then summed tree by tree in LightGBM's
@@ -149,8 +149,9 @@ def build(model_text: bytes, engine_dir: Path) -> dict[str, Any]:
     started = time.perf_counter()
     target = build_target(host_target())
     with tempfile.TemporaryDirectory(prefix="glassbox-engine-build-") as scratch:
-        cache = Path(scratch) / _PRIVATE_ARTIFACT
-        _compile(model_text, Path(scratch), cache, target)
+        model_file, cache = Path(scratch) / _PRIVATE_MODEL, Path(scratch) / _PRIVATE_ARTIFACT
+        model_file.write_bytes(model_text)
+        _compile(model_file, cache, target)
         artifact = cache.read_bytes()
     artifact_file = artifact_path(engine_dir, model_sha256)
     manifest = {
@@ -241,19 +242,44 @@ def is_current(engine_dir: Path, model_sha256: str) -> bool:
     return True
 
 
+@contextmanager
+def _private_copies(
+    model_text: bytes, artifact: bytes, scratch_dir: Path | None
+) -> Iterator[tuple[Path, Path]]:
+    """Paths lleaves reads the model and the artifact from, holding exactly these bytes: on
+    Linux anonymous memory files only this process holds (``memfd_create``, read through
+    /proc/self/fd), which take no room in a pod's small worker-tmp volume (1 MiB, and three
+    workers load side by side); elsewhere files in a fresh directory under ``scratch_dir``."""
+    if hasattr(os, "memfd_create"):
+        fds = [os.memfd_create(name) for name in (_PRIVATE_MODEL, _PRIVATE_ARTIFACT)]
+        try:
+            for fd, data in zip(fds, (model_text, artifact), strict=True):
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            yield Path(f"/proc/self/fd/{fds[0]}"), Path(f"/proc/self/fd/{fds[1]}")
+        finally:
+            for fd in fds:
+                os.close(fd)
+        return
+    with tempfile.TemporaryDirectory(prefix="glassbox-engine-", dir=scratch_dir) as scratch:
+        model_file, cache = Path(scratch) / _PRIVATE_MODEL, Path(scratch) / _PRIVATE_ARTIFACT
+        model_file.write_bytes(model_text)
+        cache.write_bytes(artifact)
+        yield model_file, cache
+
+
 def load_verified(
     engine_dir: Path, model_text: bytes, model_sha256: str, scratch_dir: Path | None = None
 ) -> LleavesEngine:
     """The compiled engine of ``model_text`` (verified already against the card's
     ``model_sha256`` by the caller), from ``engine_dir``'s artifact once it checks out.
-    ``scratch_dir`` holds the private copies while lleaves loads them (default: the system's
-    temporary directory); they are deleted before this returns."""
+    lleaves loads private copies of the checked bytes (:func:`_private_copies`; ``scratch_dir``
+    where no memory files exist), gone before this returns."""
     artifact, target = verified_artifact(engine_dir, model_sha256)
     try:
-        with tempfile.TemporaryDirectory(prefix="glassbox-engine-", dir=scratch_dir) as scratch:
-            cache = Path(scratch) / _PRIVATE_ARTIFACT
-            cache.write_bytes(artifact)
-            model = _compile(model_text, Path(scratch), cache, target)
+        with _private_copies(model_text, artifact, scratch_dir) as (model_file, cache):
+            model = _compile(model_file, cache, target)
     except Exception as exc:  # lleaves or LLVM refusing the artifact: LightGBM serves
         raise EngineRefused(f"lleaves could not load the engine artifact: {exc!r}") from exc
     return LleavesEngine(model)
