@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import shutil
 import signal
@@ -139,13 +140,16 @@ def _run(
     rounds: int,
     window_s: float,
     connections: tuple[int, ...],
+    raw_batch: raw_model.BatchReference | None = None,
 ) -> session.Measured:
     """The plan's rounds on every configuration's server (session.measure)."""
 
     def plan(bench: runner.Bench) -> list[runner.Run]:
         return runner.run_all(bench, configs, connections, rounds, window_s, args.warmup)
 
-    return session.measure(configs, load, log_dir, log, args.server_cpu, args.load_cpu, plan)
+    return session.measure(
+        configs, load, log_dir, log, args.server_cpu, args.load_cpu, plan, raw_batch
+    )
 
 
 def _scrape(args: argparse.Namespace, load: workload.Workload, log_dir: Path) -> dict[str, Any]:
@@ -217,6 +221,13 @@ def main(argv: list[str] | None = None) -> int:
     if engine_rows and engine_build.main(build_args) != 0:  # as `make run` builds it
         return 1
     load = workload.build(Predictor.load(MODEL_DIR))
+    raw_batch = None
+    if any(BATCH.name in c.endpoints for c in configs):
+        # Issue 28's reference, timed in the rounds beside the servers' batch runs. Loaded
+        # before raw_model.measure: a Booster loaded after that (which builds, loads and frees
+        # a compiled engine) predicted ~30 % slower (32 against 46 k rows/s, 2026-12-01).
+        batches = [json.loads(body.data)["rows"] for body in load.bodies[BATCH.name]]
+        raw_batch = raw_model.BatchReference.load(MODEL_DIR, batches, args.server_cpu)
     raw = drift = None
     if not args.skip_raw:
         # On the servers' core, before any server exists.
@@ -231,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 measured = _run(
                     args, configs, load, Path(logs), log,
-                    args.rounds, args.duration, tuple(args.connections),
+                    args.rounds, args.duration, tuple(args.connections), raw_batch,
                 )  # fmt: skip
             except (server.ServerError, workload.WrongAnswerError) as exc:
                 print(f"bench: FAILED before timing: {exc}", file=sys.stderr)
@@ -265,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         + ([traces.table(measured.spans, measured.sink_cpu_s)] if measured.spans else [])
         + ([scrape.table(scraped)] if scraped is not None else [])
         + ([report.raw_table(raw)] if raw else [])
-        + ([text] if raw and (text := report.batch_over_raw(rows, raw, BATCH.rows)) else [])
+        + ([text] if (text := report.batch_over_raw(runs, BATCH.rows)) else [])
         + ([drift_cost.table(drift)] if drift else [])
         + ([gc_pauses.table(gc)] if gc is not None else [])
     )

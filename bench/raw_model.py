@@ -9,11 +9,13 @@ builds it.
 
 from __future__ import annotations
 
+import itertools
 import os
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -129,6 +131,50 @@ def _measure(model_dir: Path, seconds: float) -> dict[str, Any]:
             median_us = statistics.median(per_call_us(fn, seconds / 2, warmup_calls=5))
             out["rows_per_s"][name][str(n)] = n / (median_us / 1e6)
     return out
+
+
+# The config name of the raw reference's runs in the bench's batch cells.
+RAW_BATCH = "raw booster.predict"
+
+
+@dataclass(frozen=True)
+class BatchReference:
+    """Issue 28's reference, timed inside the bench's rounds: raw ``Booster.predict`` (one
+    thread) on the rows of the very batches wrk sends, encoded beforehand, on the server core,
+    right after that round's HTTP batch runs. Timed beside them, its ratio survives this VM's
+    speed moving from one minute to the next, which a figure taken before the servers did not."""
+
+    booster: lightgbm.Booster
+    matrices: tuple[np.ndarray, ...]
+    core: int
+
+    @classmethod
+    def load(
+        cls, model_dir: Path, batches: list[list[dict[str, Any]]], core: int
+    ) -> BatchReference:
+        card = ModelCard.load(model_dir / CARD_FILE)
+        encoder = Predictor.load(model_dir, num_threads=1).encoder
+        matrices = tuple(np.ascontiguousarray(encoder.encode_rows(rows)) for rows in batches)
+        return cls(lightgbm.Booster(model_file=str(model_dir / card.model_file)), matrices, core)
+
+    def measure(self, seconds: float) -> tuple[float, int, float]:
+        """Batches/s over ``seconds`` of back-to-back calls rotating through the batches (as wrk
+        rotates through their bodies), the calls made, and the share of the core others used."""
+
+        def run() -> tuple[float, int]:
+            for matrix in self.matrices:  # warm: each matrix once
+                self.booster.predict(matrix, num_threads=1)
+            calls, start = 0, time.perf_counter()
+            deadline = start + seconds
+            for matrix in itertools.cycle(self.matrices):
+                self.booster.predict(matrix, num_threads=1)
+                calls += 1
+                if time.perf_counter() >= deadline:
+                    break
+            return calls / (time.perf_counter() - start), calls
+
+        (per_s, calls), noise = on_core(self.core, run)
+        return per_s, calls, noise
 
 
 def main() -> None:

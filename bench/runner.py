@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bench.configs import ENDPOINTS, Config
+from bench.configs import BATCH, ENDPOINTS, Config
+from bench.raw_model import RAW_BATCH, BatchReference
 from bench.server import CLK_TCK, Server, ServerError, core_ticks
 from bench.wrk import WrkError, WrkResult, command, parse
 
@@ -111,6 +112,8 @@ class Bench:
     log: Callable[[str], None] = print
     # The server whose runs are under way; every other one is parked on the load core.
     active: str | None = None
+    # Issue 28's raw reference, timed in each round's batch cells after the servers' runs.
+    raw_batch: BatchReference | None = None
 
     def activate(self, server: Server) -> None:
         """Move ``server`` to the server core and park the others on the load core, so an idle
@@ -123,6 +126,21 @@ class Bench:
                 other.move_to(self.load_cpus)
         server.move_to(str(self.server_cpu))
         self.active = server.config.name
+
+    def raw(self, round_: int, cell: Cell, window_s: float) -> Run:
+        """The raw reference's run in this round's ``cell``, every server parked meanwhile: its
+        rps is batches/s and its CPU per request the time a batch takes (in-process, the core's
+        whole time)."""
+        assert self.raw_batch is not None
+        for srv in self.servers.values():
+            srv.move_to(self.load_cpus)
+        self.active = None
+        per_s, calls, noise = self.raw_batch.measure(window_s)
+        return Run(
+            round_, RAW_BATCH, cell.endpoint, cell.connections, 0,
+            window_s=window_s, requests=calls, rps=per_s, cpu_us_per_request=1e6 / per_s,
+            server_busy=1.0, core_other=noise, core_steal=0.0, load_cpu=0.0,
+        )  # fmt: skip
 
     def _run_wrk(
         self, server: Server, cell: Cell, duration_s: int, sample_at: tuple[float, ...]
@@ -253,7 +271,8 @@ def run_all(
     warmup_s: int,
 ) -> list[Run]:
     """Warm every (config, cell) once, then ``rounds`` rounds; within a round each cell runs
-    its configurations back to back, in alternating order from one round to the next."""
+    its configurations back to back, in alternating order from one round to the next, and a
+    batch cell then the raw reference (when the bench has one)."""
     cells = plan(configs, connections)
     margins: dict[Cell, float] = {}
     runs: list[Run] = []
@@ -292,5 +311,12 @@ def run_all(
                 bench.log(
                     f"  round {round_ + 1}/{rounds} {cell.endpoint:6} c{cell.connections:<3} "
                     f"{config.name:12} {figure}"
+                )
+            if cell.endpoint == BATCH.name and bench.raw_batch is not None:
+                run = bench.raw(round_, cell, window_s)
+                runs.append(run)
+                bench.log(
+                    f"  round {round_ + 1}/{rounds} {cell.endpoint:6} c{cell.connections:<3} "
+                    f"{RAW_BATCH:12} {run.rps * BATCH.rows:8.0f} rows/s  other {run.noise:4.0%}"
                 )
     return runs

@@ -15,6 +15,7 @@ from typing import Any
 
 from bench import otlp_sink, runner, server, traces, workload, wrk
 from bench.configs import ENDPOINTS, Config
+from bench.raw_model import BatchReference
 
 Plan = Callable[[runner.Bench], list[runner.Run]]
 
@@ -60,9 +61,11 @@ def measure(
     server_cpu: int,
     load_cpu: int,
     plan: Plan,
+    raw_batch: BatchReference | None = None,
 ) -> Measured:
-    """Start every server, verify its answers, run ``plan``, take the span accounts; every
-    server (and the OTLP receiver) is stopped after."""
+    """Start every server, verify its answers, run ``plan`` (with ``raw_batch`` timed in its
+    batch cells), take the span accounts; every server (and the OTLP receiver) is stopped
+    after."""
     servers: dict[str, server.Server] = {}
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="glassbox-bench-")))
@@ -87,7 +90,8 @@ def measure(
             srv.wait_ready()
             verify(srv, load)
             log(f"{srv.config.name} ready, answers match the raw model (pids {srv.pids})")
-        runs = plan(runner.Bench(servers, scripts, server_cpu, str(load_cpu), log))
+        bench = runner.Bench(servers, scripts, server_cpu, str(load_cpu), log, raw_batch=raw_batch)
+        runs = plan(bench)
         measured = Measured(runs, [describe_config(c, servers.get(c.name)) for c in configs])
         if sink is not None:
             # Before the last answers are checked: those requests' spans would still be pending.
