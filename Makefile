@@ -25,7 +25,7 @@ APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install
 .PHONY: help run dev test test-unit test-integration lint format train describe bench bench-drain \
   bench-overload bench-footprint clean system-deps inventory stack traffic rules dashboards dashboards-preview \
   k8s checkov image image-context image-base image-deps test-image sbom audit bench-instructions \
-  bench-prices
+  bench-prices openapi
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -128,6 +128,9 @@ dashboards: $(VENV)/.synced ## regenerate grafana/dashboards/*.json from the cod
 
 k8s: $(VENV)/.synced ## copy the PrometheusRule and the dashboards into k8s/components/monitoring
 	$(BIN)/python -m k8s.generate
+
+openapi: $(VENV)/.synced ## regenerate app/api/openapi.json, the OpenAPI document the app serves
+	$(BIN)/python -m app.openapi_document
 
 inventory: $(VENV)/.synced ## regenerate monitoring/metrics-inventory.txt from a real server's /metrics
 	UPDATE_INVENTORY=1 $(BIN)/pytest -q tests/integration/test_metrics.py -k inventory

@@ -11,7 +11,7 @@ import pytest
 from app.settings import LogSettings
 from examples.churn.generator import generate
 from tests.conftest import BUNDLED_MODEL_DIR
-from tests.support.processes import Server, group_members
+from tests.support.processes import ROOT, Server, group_members
 from tests.support.raw_model import RawModel
 
 TIMEOUT = httpx2.Timeout(10.0)
@@ -113,6 +113,13 @@ def test_sigterm_stops_master_and_workers_cleanly(tmp_path) -> None:  # type: ig
 
 
 def test_openapi_is_served_by_the_real_server(http: httpx2.Client) -> None:
-    schema = http.get("/openapi.json").json()
+    """And it is the committed copy (`make openapi`): gunicorn's workers, their settings read
+    from the environment, serve the document the generator wrote in process."""
+    response = http.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    schema = response.json()
     assert "/predict" in schema["paths"]
-    json.dumps(schema)
+    assert schema == json.loads((ROOT / "app" / "api" / "openapi.json").read_text()), (
+        "the served document is not the committed copy: run `make openapi`"
+    )
