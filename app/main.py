@@ -1,7 +1,7 @@
 """The composition root: ``create_app(settings)`` reads the model directory's card and
 reference profile once and wires every part; :class:`ServiceState` is what one worker holds;
 the lifespan starts what must start per worker after fork (tracing's export thread, the model,
-the drift loop) and stops it.
+its warm-up before readiness, the drift loop) and stops it.
 
 gunicorn calls ``app.main:create_server_app()`` in each worker after fork, so the model, the
 metrics files and every thread are created per worker, never in the master.
@@ -32,7 +32,7 @@ from app.api.routes import (
     add_operations_routes,
     add_prediction_routes,
 )
-from app.api.schemas import build_schemas
+from app.api.schemas import Schemas, build_schemas
 from app.api.worker_pid_header import WorkerPidHeader
 from app.drain_flag import DrainFlag
 from app.drift.assembly import Drift, assemble_drift
@@ -55,6 +55,7 @@ from app.telemetry.logging import (
 from app.telemetry.metrics import Metrics, ModelLabels
 from app.telemetry.middleware import RequestTelemetryMiddleware
 from app.telemetry.tracing import TracerRef, resource_attributes, setup_tracing
+from app.warm_up import warm_up
 
 logger = logging.getLogger("glassbox")
 
@@ -98,6 +99,8 @@ class ServiceState:
     drift: Drift
     fast_paths: FastPaths
     span_exporter: SpanExporter | None = None
+    # The request models, for the warm-up before readiness (app/warm_up.py).
+    schemas: Schemas | None = None
     request_log: RequestLog | None = None
     predictor: Predictor | None = None
     load_error: str | None = None
@@ -175,6 +178,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
         state.tracer_ref.use(tracing)
     predictor = await _load_model(state)
     state.metrics.set_model_engine(predictor.engine if predictor is not None else "none")
+    if predictor is not None and state.schemas is not None:
+        # Before readiness, and before the freeze: what the first calls build is kept.
+        warm_up(
+            predictor, state.schemas, state.card, state.request_log, state.fast_paths,
+            state.drift.counts.prepare if state.drift.recorder is not None else lambda: None,
+        )  # fmt: skip
     if settings.server.gc_freeze:
         freeze_long_lived_objects()
     if predictor is not None:
@@ -292,7 +301,7 @@ def create_app(
     )
     state = app.state.service = ServiceState(
         settings=settings, card=card, metrics=metrics, tracer_ref=tracer_ref, drift=drift,
-        fast_paths=fast_paths, span_exporter=span_exporter,
+        fast_paths=fast_paths, span_exporter=span_exporter, schemas=schemas,
         drain=DrainFlag.open(multiprocess_dir()),
         loop_lag=LoopLag(settings.overload.lag_probe_interval_seconds),
     )  # fmt: skip

@@ -117,6 +117,9 @@ class DriftSettings(_Group):
     missing_drift: float = Field(0.15, gt=0, le=1)
     # Bound on stopping the drift loop at shutdown, even mid-computation.
     stop_timeout_seconds: float = Field(1.0, ge=0, le=60)
+    # The computation's thread sleeps this long before each window and before publishing,
+    # handing the worker's core back to the event loop (README: Performance).
+    step_pause_seconds: float = Field(0.002, ge=0, le=1)
 
     @model_validator(mode="after")
     def _coherent(self) -> DriftSettings:

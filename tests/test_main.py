@@ -4,11 +4,14 @@ import asyncio
 import gc
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import app.main
 from app.main import every
 from app.model.card import CARD_FILE, MODEL_FILE, PROFILE_FILE
+from app.model.predictor import Predictor
 from tests.api.conftest import make_client
 from tests.support.file_opens import opened_files
 
@@ -62,3 +65,38 @@ def test_a_worker_reads_its_card_profile_and_model_once(model_copy: Path) -> Non
     assert opened == {
         (model_copy / name).resolve(): 1 for name in (CARD_FILE, PROFILE_FILE, MODEL_FILE)
     }
+
+
+def test_the_worker_warms_its_paths_before_it_says_ready(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Readiness waits for the warm-up (app/warm_up.py): while it runs, the worker has no
+    predictor, so /readyz answers 503 and predictions are refused."""
+    seen: list[object] = []
+    real = app.main.warm_up
+
+    def observed(predictor: Predictor, *args: Any) -> None:
+        state = client.app.state.service  # type: ignore[attr-defined]
+        seen.append(state.predictor)
+        real(predictor, *args)
+
+    monkeypatch.setattr(app.main, "warm_up", observed)
+    client = make_client()
+    with client:
+        assert seen == [None]
+        assert client.get("/readyz").status_code == 200
+
+
+def test_the_warm_up_counts_records_and_logs_nothing(
+    capsys: pytest.CaptureFixture[str], multiprocess_dir: Path
+) -> None:
+    """The metrics, the drift counts and the request log hold served requests only."""
+    with make_client(log={"format": "json"}) as client:
+        capsys.readouterr()
+        metrics = client.get("/metrics").text
+        drift = client.get("/drift").json()
+    assert "glassbox_predictions_total{" not in metrics or all(
+        line.endswith(" 0.0")
+        for line in metrics.splitlines()
+        if line.startswith("glassbox_predictions_total{")
+    )
+    assert drift["since_start"]["prediction"]["count"] == 0
+    assert '"route":"/predict' not in capsys.readouterr().out

@@ -72,6 +72,13 @@ def _example(feature: Feature) -> Any:
     return round(value) if feature.kind is FeatureKind.INTEGER else round(float(value), 2)
 
 
+def example_rows(card: ModelCard) -> list[dict[str, Any]]:
+    """The documented examples of a record: its required features only, then every feature."""
+    minimal = {f.name: _example(f) for f in card.contract if f.required}
+    full = {f.name: _example(f) for f in card.contract}
+    return [minimal, full]
+
+
 def build_row_model(card: ModelCard) -> type[BaseModel]:
     """A pydantic model of one record: required features first-class, the rest optional."""
     fields: dict[str, Any] = {}
@@ -81,9 +88,8 @@ def build_row_model(card: ModelCard) -> type[BaseModel]:
             fields[feature.name] = (annotation, Field(description=feature.description))
         else:
             fields[feature.name] = (annotation | None, Field(None, description=feature.description))
-    minimal = {f.name: _example(f) for f in card.contract if f.required}
-    full = {f.name: _example(f) for f in card.contract}
-    config = _ROW_CONFIG | ConfigDict(json_schema_extra={"examples": [minimal, full]})
+    examples: list[Any] = list(example_rows(card))
+    config = _ROW_CONFIG | ConfigDict(json_schema_extra={"examples": examples})
     return create_model(card.record_name, __config__=config, **fields)
 
 

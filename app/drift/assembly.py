@@ -69,7 +69,7 @@ def assemble_drift(
         monitor = DriftMonitor(
             analysis=analysis, snapshot=counts.total, windows_s=settings.windows_seconds,
             interval_s=settings.interval_seconds, directory=directory,
-            model_version=card.version,
+            model_version=card.version, step_pause_s=settings.step_pause_seconds,
         )  # fmt: skip
     return Drift(
         model_version=card.version,

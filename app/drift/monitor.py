@@ -110,6 +110,8 @@ class DriftMonitor:
         directory: Path | None,
         model_version: str,
         clock: Callable[[], float] = time.time,
+        step_pause_s: float = 0.0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.analysis = analysis
         self.snapshot = snapshot
@@ -118,6 +120,11 @@ class DriftMonitor:
         self.directory = directory
         self.model_version = model_version
         self.clock = clock
+        # A tick's thread sleeps this long before each window and before publishing: each step
+        # holds the GIL and the worker's core for a few ms, and a pause hands them back to the
+        # event loop between steps instead of one long stall.
+        self.step_pause_s = step_pause_s
+        self._sleep = sleep
         self.lock = LeaderLock(directory)
         self.history = History(max(self.windows_s))
         self._published: PublishedReport | None = None
@@ -168,6 +175,7 @@ class DriftMonitor:
         now = Snapshot(self.clock(), self.snapshot())
         windows = {}
         for seconds in self.windows_s:
+            self._pause()
             counts = self.history.window(now, seconds)
             section = self.analysis.section(counts.counts)
             windows[window_name(seconds)] = WindowReport(
@@ -186,9 +194,19 @@ class DriftMonitor:
             thresholds=self.analysis.thresholds,
             windows=windows,
         )
-        self._log_changes(self.report() if self.directory else self._published, report)
+        self._pause()
+        # The last report is this leader's own once it has published one (a leader keeps the
+        # lock until it exits): read back from the file only after taking over.
+        previous = self._published
+        if previous is None and self.directory is not None:
+            previous = self.report()
+        self._log_changes(previous, report)
         self._publish(report)
         return report
+
+    def _pause(self) -> None:
+        if self.step_pause_s > 0:
+            self._sleep(self.step_pause_s)
 
     def _start_history(self) -> None:
         """Inherit the previous leader's history, or start from zero counts now."""

@@ -40,6 +40,9 @@ class MemoryCounts:
     def add_one_each(self, indices: Iterable[int]) -> None:
         _add_one_each(self._cells, indices)
 
+    def prepare(self) -> None:
+        """Nothing to open: the counts are in memory."""
+
     def total(self) -> np.ndarray:
         return self._counts.copy()
 
@@ -71,6 +74,11 @@ class SharedCounts:
             self._cells = self._counts.data
             self._pid = pid
         return self._counts
+
+    def prepare(self) -> None:
+        """Open (or create) this worker's file now, adding nothing: the first request's
+        write then finds it open (the warm-up before readiness, app/warm_up.py)."""
+        self._own()
 
     def add(self, counts: np.ndarray) -> None:
         own = self._own()

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import requests
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope
@@ -179,9 +180,14 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
     return payload
 
 
-def span_exporter(paths: FastPaths) -> SpanExporter:
-    """The exporter for ``OTEL_EXPORTER_OTLP_*``: the lean one, else the SDK's."""
-    return paths.choose(OTLP_EXPORT, LeanOTLPSpanExporter, OTLPSpanExporter)
+def span_exporter(paths: FastPaths, session: requests.Session | None = None) -> SpanExporter:
+    """The exporter for ``OTEL_EXPORTER_OTLP_*``: the lean one, else the SDK's, sending with
+    ``session`` (the exporter's public parameter; None: the SDK's own)."""
+    return paths.choose(
+        OTLP_EXPORT,
+        lambda: LeanOTLPSpanExporter(session=session),
+        lambda: OTLPSpanExporter(session=session),
+    )
 
 
 class LeanOTLPSpanExporter(OTLPSpanExporter):

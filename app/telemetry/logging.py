@@ -331,6 +331,11 @@ class RequestLog:
         if status >= 500 or self.flush_seconds <= 0 or self._pending_bytes >= self.BUFFER_BYTES:
             self.flush()
 
+    def warm(self) -> None:
+        """Render one line and drop it: the renderer's first call, before any request."""
+        if self._json:
+            self._render({"logger": REQUEST_LOGGER, "method": "POST", "status": 200}, "info")
+
     def flush(self) -> None:
         """Write the buffered lines, if any, in one write."""
         if self._pending:

@@ -34,6 +34,7 @@ from opentelemetry.trace import NoOpTracer, Tracer
 
 from app.fast_paths import FastPaths
 from app.fast_paths.server_spans import ServerSpanStarter, id_generator, server_spans
+from app.telemetry.export_session import export_session
 
 logger = logging.getLogger(__name__)
 
@@ -261,7 +262,7 @@ def setup_tracing(
     if exporter is None and export_configured():
         from app.fast_paths.otlp_export import span_exporter
 
-        exporter = span_exporter(paths)
+        exporter = span_exporter(paths, export_session())
     if exporter is not None:
         counting = CountingExporter(exporter, on_exported, on_dropped)
         processor = BoundedBatchProcessor(counting, max_pending, on_dropped)

@@ -142,6 +142,25 @@ def test_status_changes_are_logged_once(tmp_path: Path) -> None:
     }  # fmt: skip
 
 
+def test_a_tick_hands_the_core_back_between_its_steps(tmp_path: Path) -> None:
+    # The computation's thread sleeps before each window's statistics and before the
+    # publication (README: Performance), and computes what a tick without pauses computes.
+    paused: list[float] = []
+    traffic, clock = Traffic(), [0.0]
+    traffic.send("older", 400, seed=5)
+    plain = monitor(tmp_path / "plain", traffic, clock)
+    paced = DriftMonitor(
+        analysis=ANALYSIS, snapshot=traffic.snapshot, windows_s=[10, 60], interval_s=0.05,
+        directory=tmp_path / "paced", model_version="v1", clock=lambda: clock[0],
+        step_pause_s=0.003, sleep=paused.append,
+    )  # fmt: skip
+    for directory in (tmp_path / "plain", tmp_path / "paced"):
+        directory.mkdir()
+    clock[0] = 5.0
+    assert paced.tick().windows == plain.tick().windows
+    assert paused == [0.003, 0.003, 0.003]  # two windows, then the publication
+
+
 def test_the_loop_runs_and_stops_within_its_bound_mid_computation(tmp_path: Path) -> None:
     traffic = Traffic()
     computing, release = threading.Event(), threading.Event()
