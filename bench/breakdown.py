@@ -271,7 +271,7 @@ def gate(
         for n in connections
     }  # fmt: skip
     passed = all(ratio >= minimum for ratio in ratios.values()) and FULL not in invalid
-    figures = ", ".join(f"c{n} {ratio:.2f}x" for n, ratio in ratios.items())
+    figures = ", ".join(f"c{n} {ratio:.3f}x" for n, ratio in ratios.items())
     line = (
         f"gate: {FULL} rps / bare rps (median of per-round ratios) {figures}; fails below "
         f"{minimum:.2f}x"

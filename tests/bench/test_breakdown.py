@@ -131,7 +131,7 @@ def test_the_gate_needs_every_connection_count_at_or_over_its_minimum_and_valid_
     assert gate(rows, 0.88, (16, 64), {})[0] is True
     passed, line = gate(rows, 0.9, (16, 64), {})
     assert not passed
-    assert "c16 0.95x, c64 0.88x" in line
+    assert "c16 0.950x, c64 0.880x" in line
     assert line.endswith("FAILED")
     assert gate(rows, 0.5, (16, 64), {FULL: "lost"})[0] is False
     # A count the full row has no figure at (its runs failed) fails the gate.
