@@ -25,7 +25,7 @@ APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install
 .PHONY: help run dev test test-unit test-integration lint format train describe bench bench-drain \
   bench-overload bench-footprint clean system-deps inventory stack traffic rules dashboards dashboards-preview \
   k8s checkov image image-context image-base image-deps test-image sbom audit bench-instructions \
-  bench-prices openapi
+  bench-prices openapi bench-quick bench-tails bench-soak
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -149,6 +149,22 @@ bench: system-deps | $(UV) ## benchmark the service against the bare reference a
 	$(BIN)/python -m bench.drain $(BENCH_DRAIN_ARGS)
 	$(BIN)/python -m bench.overload
 	$(BIN)/python -m bench.multiprocess_footprint $(BENCH_FOOTPRINT_ARGS)
+
+# The regression gate users put in their CI (README: Performance): bare and full telemetry, single
+# rows at 16 and 64 connections, 3 short interleaved rounds; exit 3 when full telemetry's rps
+# falls under BENCH_QUICK_MIN x bare's at either count, or its spans are invalid.
+BENCH_QUICK_MIN ?= 0.9
+bench-quick: $(VENV)/.synced ## ~1 minute: full telemetry against bare, a CI gate: fails under 0.9x bare rps (BENCH_QUICK_MIN)
+	@$(MAKE) --no-print-directory system-deps SYSTEM_TOOLS="wrk:wrk"
+	$(BIN)/python -m bench --gate $(BENCH_QUICK_MIN) --rounds 3 --duration 2 --warmup 1 $(BENCH_QUICK_ARGS)
+
+bench-tails: $(VENV)/.synced ## ~10 minutes: issue 29's tail rounds (p99, p99.9), every run >= 50,000 requests
+	@$(MAKE) --no-print-directory system-deps SYSTEM_TOOLS="wrk:wrk"
+	$(BIN)/python -m bench --tails $(BENCH_TAILS_ARGS)
+
+bench-soak: $(VENV)/.synced ## ~6 minutes: full telemetry's worker RSS slope under steady load (< 1 MiB/min)
+	@$(MAKE) --no-print-directory system-deps SYSTEM_TOOLS="wrk:wrk"
+	$(BIN)/python -m bench.soak $(BENCH_SOAK_ARGS)
 
 bench-drain: $(VENV)/.synced ## measure how fast a SIGTERM's drain flag reaches every worker
 	$(BIN)/python -m bench.drain $(BENCH_DRAIN_ARGS)

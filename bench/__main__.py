@@ -20,7 +20,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from app.model import engine_build
 from app.model.predictor import Predictor
 from bench import (
     breakdown,
@@ -37,9 +36,8 @@ from bench import (
     workload,
 )
 from bench import configs as configs_module
-from bench.configs import BATCH, ENGINE_DIR, GC_CONFIGS, Config
+from bench.configs import BARE, BARE_ENGINE, BATCH, FULL, GC_CONFIGS, MODEL_DIR, SINGLE, Config
 
-MODEL_DIR = server.ROOT / "models" / "churn"
 OUT_DIR = server.ROOT / ".run" / "bench"
 
 
@@ -85,6 +83,26 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         default=gc_pauses.WINDOW_S,
         help=f"seconds of each GC round's window (default {gc_pauses.WINDOW_S:g})",
     )
+    p.add_argument(
+        "--tails",
+        action="store_true",
+        help=f"issue 29's tail rounds alone: {BARE.name}, {BARE_ENGINE.name} and {FULL}, single "
+        f"row, every run >= {breakdown.TAIL_REQUESTS:,} requests (~10 min quiet; make bench-tails)",
+    )
+    p.add_argument(
+        "--tail-requests",
+        type=int,
+        default=breakdown.TAIL_REQUESTS,
+        help="with --tails: the requests each run is sized for (fewer only to smoke the mode: "
+        f"a tail verdict still wants {breakdown.TAIL_REQUESTS:,})",
+    )
+    p.add_argument(
+        "--gate",
+        type=float,
+        metavar="MIN",
+        help=f"make bench-quick: {BARE.name} and {FULL} alone, single row; exit 3 when {FULL}'s "
+        "rps / bare is below MIN at any connection count, or its spans are invalid",
+    )
     p.add_argument("--server-cpu", type=int, default=0, help="core the servers are pinned to")
     p.add_argument("--load-cpu", type=int, default=1, help="core wrk is pinned to")
     p.add_argument("--out", type=Path, default=OUT_DIR, help=f"default {OUT_DIR}")
@@ -93,11 +111,26 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     if args.quick:
         args.rounds, args.duration, args.warmup = 1, 2.0, 1
         args.gc_rounds, args.gc_window = 2, 4.0
-    if args.gc_only and (args.only or args.skip_gc):
-        p.error("--gc-only runs the GC section alone: not with --only or --skip-gc")
+    modes = [name for name in ("gc_only", "tails", "gate") if getattr(args, name)]
+    if len(modes) > 1 or (modes and args.only):
+        p.error("--gc-only, --tails and --gate each choose the rows: one, and not with --only")
+    if args.gc_only and args.skip_gc:
+        p.error("--gc-only runs the GC section alone: not with --skip-gc")
     if args.gc_only:
         args.skip_raw = args.skip_scrape = True
+    if args.tails or args.gate is not None:
+        args.skip_raw = args.skip_scrape = args.skip_gc = True
     return args
+
+
+def _configs(args: argparse.Namespace) -> tuple[Config, ...]:
+    if args.gc_only:
+        return ()
+    if args.tails:
+        return configs_module.on_endpoint(SINGLE.name, [BARE_ENGINE.name, FULL])
+    if args.gate is not None:
+        return configs_module.on_endpoint(SINGLE.name, [FULL])
+    return configs_module.select(args.only)
 
 
 def _preflight(args: argparse.Namespace) -> None:
@@ -141,11 +174,15 @@ def _run(
     window_s: float,
     connections: tuple[int, ...],
     raw_batch: raw_model.BatchReference | None = None,
+    min_requests: int = 0,
 ) -> session.Measured:
-    """The plan's rounds on every configuration's server (session.measure)."""
+    """The plan's rounds on every configuration's server (session.measure); with
+    ``min_requests`` every run answers at least that many (runner.window_for)."""
 
     def plan(bench: runner.Bench) -> list[runner.Run]:
-        return runner.run_all(bench, configs, connections, rounds, window_s, args.warmup)
+        return runner.run_all(
+            bench, configs, connections, rounds, window_s, args.warmup, min_requests
+        )
 
     return session.measure(
         configs, load, log_dir, log, args.server_cpu, args.load_cpu, plan, raw_batch
@@ -197,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
             cells = ",".join(c.endpoints) + (f" @{list(c.connections)}" if c.connections else "")
             print(f"{c.name:14} {cells:20} {c.description}")
         return 0
-    configs = () if args.gc_only else configs_module.select(args.only)
+    configs = _configs(args)
     _preflight(args)
     signal.signal(signal.SIGTERM, _on_sigterm)
     plt = report.load_pyplot()
@@ -216,9 +253,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         if (missing := gc_pauses.setting_missing()) is not None:
             log(f"WARNING: {missing}")
-    engine_rows = any(c.engine == configs_module.COMPILED for c in configs)
-    build_args = ["--model-dir", str(MODEL_DIR), "--out", str(ENGINE_DIR), "--if-stale"]
-    if engine_rows and engine_build.main(build_args) != 0:  # as `make run` builds it
+    try:
+        session.build_engine(configs)
+    except server.ServerError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
         return 1
     load = workload.build(Predictor.load(MODEL_DIR))
     raw_batch = None
@@ -243,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
                 measured = _run(
                     args, configs, load, Path(logs), log,
                     args.rounds, args.duration, tuple(args.connections), raw_batch,
+                    args.tail_requests if args.tails else 0,
                 )  # fmt: skip
             except (server.ServerError, workload.WrongAnswerError) as exc:
                 print(f"bench: FAILED before timing: {exc}", file=sys.stderr)
@@ -260,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     runs = measured.runs
     rows = report.summarise(runs, configs)
     components = breakdown.components(runs)
-    targets = breakdown.targets(runs, rows)
+    invalid = traces.invalid(measured.spans)
+    targets = breakdown.targets(runs, invalid)
     problems = report.warnings(rows, raw) + traces.problems(measured.spans)
     if scraped is not None and "error" in scraped:
         problems.append(f"FAILED the /metrics scrape measurement: {scraped['error'][:300]}")
@@ -268,8 +308,11 @@ def main(argv: list[str] | None = None) -> int:
         problems += gc_pauses.problems(gc)
     if rows:
         print()
-        print(report.table(rows))
+        print(report.table(rows, invalid))
         print(report.LEGEND)
+        for config in configs:
+            if config.name == FULL:
+                print(report.settings_line(config, args.load_cpu))
     _print_sections(
         ([breakdown.components_table(components)] if components else [])
         + ([breakdown.targets_table(targets)] if targets else [])
@@ -282,6 +325,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     for problem in problems:
         print(f"WARNING: {problem}")
+    gate = None
+    if args.gate is not None:
+        gate = breakdown.gate(rows, args.gate, tuple(args.connections), invalid)
+        print(f"\n{gate[1]}")
 
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -304,6 +351,9 @@ def main(argv: list[str] | None = None) -> int:
             "server_cpu": args.server_cpu,
             "load_cpu": args.load_cpu,
             "quick": args.quick,
+            "tails": args.tails,
+            "tail_requests": args.tail_requests if args.tails else None,
+            "gate": args.gate,
             "gc_rounds": None if args.skip_gc else args.gc_rounds,
             "gc_window_s": None if args.skip_gc else args.gc_window,
         },
@@ -312,6 +362,10 @@ def main(argv: list[str] | None = None) -> int:
         "results": report.rows_as_dicts(rows),
         "components": components,
         "targets": targets,
+        "invalid": invalid,
+        "gate": None
+        if gate is None
+        else {"minimum": args.gate, "passed": gate[0], "line": gate[1]},
         "spans": measured.spans,
         "otlp_receiver_cpu_s": measured.sink_cpu_s,
         "scrape": scraped,
@@ -328,7 +382,9 @@ def main(argv: list[str] | None = None) -> int:
     if gc is not None and "error" in gc:
         return 2  # a GC server did not start or gave a wrong answer
     failed = any(r.error for r in runs) or (gc is not None and gc_pauses.failed_rounds(gc))
-    return 1 if failed else 0
+    if failed:
+        return 1
+    return 3 if gate is not None and not gate[0] else 0
 
 
 if __name__ == "__main__":

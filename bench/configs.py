@@ -8,7 +8,7 @@ endpoints it serves and at which connection counts. A row is one call in ``CONFI
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -25,6 +25,7 @@ BARE_EXPECTED_CPU_US = 340.0
 # The compiled engine the engine rows serve, built (when stale) by `python -m bench` before the
 # servers start, where `make run` builds it; the other rows leave it out and serve with LightGBM,
 # the engine of the bare reference, so their ratios are telemetry's cost alone.
+MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "churn"
 ENGINE_DIR = Path(__file__).resolve().parents[1] / ".run" / "engine"
 COMPILED = "lleaves"
 LIGHTGBM = "lightgbm"
@@ -66,8 +67,10 @@ class Config:
     workers: int = 1
     # The workers log their collections (gc_probe.py) to a file the harness sets: BENCH_GC_LOG.
     gc_probe: bool = False
-    # The engine /readyz must name (a service configuration); None: the bare reference.
+    # The engine /readyz must name (a service configuration); None: a bare app.
     engine: str | None = None
+    # Serves from ENGINE_DIR's compiled engine: the harness builds it before any server starts.
+    engine_artifact: bool = False
 
     def runs_at(self, connections: int) -> bool:
         return self.connections is None or connections in self.connections
@@ -120,6 +123,7 @@ def service(
         workers=workers,
         gc_probe=gc_probe,
         engine=engine,
+        engine_artifact=engine == COMPILED,
     )
 
 
@@ -146,6 +150,20 @@ def _bare(name: str, factory: str, endpoint: Endpoint) -> Config:
 BARE = _bare("bare", "create_app", SINGLE)
 BARE_BATCH = _bare("bare-batch", "create_batch_app", BATCH)
 
+# Issue 29's rows, single row at 16 and 64 connections (the full row also on batches).
+ISSUE_29_CONNECTIONS = (16, 64)
+# Bare's server with another app; not a reference: its rows are divided by bare's too.
+BARE_ENGINE = replace(
+    BARE,
+    name="bare-engine",
+    description="bare reference with the same engine: bench/bare_app.py's recipe, the compiled "
+    "engine predicting (bench/bare_engine_app.py)",
+    app=f"bench.bare_engine_app:create_app({str(ENGINE_DIR)!r})",
+    reference=False,
+    connections=ISSUE_29_CONNECTIONS,
+    engine_artifact=True,
+)
+
 # The rows of issues 5-7 run in one cell only (single row, 16 connections) to keep `make bench`
 # within a few minutes; the service and the references run in every cell.
 ONE_CELL: dict[str, Any] = {"endpoints": (SINGLE.name,), "connections": (16,)}
@@ -158,10 +176,31 @@ TELEMETRY_OFF = {**METRICS_OFF, **LOG_OFF, **TRACING_OFF, **DRIFT_OFF}
 SAMPLED_10 = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
 SAMPLED_ALL = {"OTEL_TRACES_SAMPLER": "always_on"}
 FAST_PATHS = "GLASSBOX_FAST_PATHS"
+# Issue 29's "full telemetry": every request's canonical line (log sampling 1.0), RED metrics and
+# drift recording on, tracing parent-based at 0.1 of new traces, exported (the row's otlp=True);
+# the compiled engine. Set explicitly, so a default changed elsewhere cannot switch it down; the
+# rest is as shipped.
+ON = "true"
+FULL_TELEMETRY = {
+    "GLASSBOX_METRICS_ENABLED": ON,
+    "GLASSBOX_REQUEST_LOG_ENABLED": ON,
+    "GLASSBOX_LOG_SAMPLE_RATIO": "1.0",
+    "GLASSBOX_DRIFT_ENABLED": ON,
+    "GLASSBOX_TRACING_ENABLED": ON,
+    **SAMPLED_10,
+}
+FULL = "glassbox-full"
 
 CONFIGS: tuple[Config, ...] = (
     BARE,
     BARE_BATCH,
+    BARE_ENGINE,
+    service(
+        FULL,
+        "issue 29: full telemetry (every request line, RED metrics, drift, tracing parent-based "
+        "10 % exported over OTLP), the compiled engine",
+        env=FULL_TELEMETRY, otlp=True, engine=COMPILED, connections=ISSUE_29_CONNECTIONS,
+    ),
     service(
         "service",
         "as shipped (the compiled engine): RED metrics, request log, tracing (parent-based 10 %, "
@@ -279,3 +318,11 @@ def select(only: list[str] | None, configs: tuple[Config, ...] = CONFIGS) -> tup
         if c.name in wanted:
             wanted |= {reference_for(e, configs).name for e in c.endpoints}
     return tuple(c for c in configs if c.name in wanted)
+
+
+def on_endpoint(endpoint: str, names: list[str]) -> tuple[Config, ...]:
+    """The named configurations and their reference, on ``endpoint`` alone (``--tails``,
+    ``--gate``)."""
+    return tuple(
+        replace(c, endpoints=(endpoint,)) for c in select(names) if endpoint in c.endpoints
+    )

@@ -27,9 +27,10 @@ SPREAD_WARN = 0.15  # (max - min) / median of rps over rounds
 BARE_LOW_WARN = 0.7  # bare reference below this share of its known figure: a bench bug
 
 LEGEND = (
-    "rps, latency (wrk, whole run), CPU: medians over rounds; rps/bare, CPU/bare: medians of\n"
-    "per-round paired ratios; busy: server CPU share of its core; noise: worst share of that\n"
-    "core used by other processes or stolen by the hypervisor during a measured window"
+    "rps, latency (wrk, whole run), CPU, RSS (per worker, after the run): medians over rounds;\n"
+    "rps/bare, CPU/bare: medians of per-round paired ratios; busy: server CPU share of its core;\n"
+    "noise: worst share of that core used by other processes or stolen by the hypervisor during\n"
+    "a measured window; INVALID: the row lost spans (below the spans table)"
 )
 
 
@@ -47,6 +48,7 @@ class Row:
     p50_ms: float
     p90_ms: float
     p99_ms: float
+    p999_ms: float
     cpu_us_per_request: float
     rps_ratio: float  # median over rounds of rps / reference rps in the same round
     cpu_ratio: float  # same for CPU per request
@@ -54,11 +56,17 @@ class Row:
     noise_max: float
     load_cpu_max: float
     rps_spread: float
+    rss_mib: float  # per worker (their mean) after the run
     errors: tuple[str, ...]
 
 
 def _median(values: list[float]) -> float:
     return statistics.median(values) if values else math.nan
+
+
+def rss_mib_per_worker(rss_kib: dict[int, int] | None) -> float:
+    """A run's resident memory per worker (the mean of its workers'), MiB."""
+    return statistics.fmean(rss_kib.values()) / 1024 if rss_kib else math.nan
 
 
 def summarise(runs: list[Run], configs: tuple[Config, ...]) -> list[Row]:
@@ -90,6 +98,7 @@ def summarise(runs: list[Run], configs: tuple[Config, ...]) -> list[Row]:
                 p50_ms=latency("p50"),
                 p90_ms=latency("p90"),
                 p99_ms=latency("p99"),
+                p999_ms=latency("p999"),
                 cpu_us_per_request=_median([r.cpu_us_per_request for r in ok]),
                 rps_ratio=_median([r.rps / b.rps for r, b in pairs]),
                 cpu_ratio=_median([r.cpu_us_per_request / b.cpu_us_per_request for r, b in pairs]),
@@ -97,6 +106,7 @@ def summarise(runs: list[Run], configs: tuple[Config, ...]) -> list[Row]:
                 noise_max=max((r.noise for r in ok), default=math.nan),
                 load_cpu_max=max((r.load_cpu for r in ok), default=math.nan),
                 rps_spread=(max(rps) - min(rps)) / _median(rps) if len(rps) > 1 else 0.0,
+                rss_mib=_median([rss_mib_per_worker(r.rss_kib) for r in ok if r.rss_kib]),
                 errors=tuple(r.error for r in cell_runs if r.error),
             )
         )
@@ -141,22 +151,39 @@ def _fmt(value: float, spec: str) -> str:
     return "-" if math.isnan(value) else format(value, spec)
 
 
-def table(rows: list[Row]) -> str:
+def table(rows: list[Row], invalid: dict[str, str] | None = None) -> str:
+    """The results; a row of a configuration in ``invalid`` (``traces.invalid``) is marked."""
     header = (
         f"{'endpoint':8} {'conns':>5} {'config':14} {'rps':>8} {'p50 ms':>8} {'p90 ms':>8} "
-        f"{'p99 ms':>8} {'CPU us/req':>10} {'rps/bare':>8} {'CPU/bare':>8} {'busy':>5} "
-        f"{'noise':>5} {'rounds':>6}"
+        f"{'p99 ms':>8} {'p99.9 ms':>8} {'CPU us/req':>10} {'rps/bare':>8} {'CPU/bare':>8} "
+        f"{'busy':>5} {'noise':>5} {'RSS MiB':>7} {'rounds':>6}"
     )
     lines = [header, "-" * len(header)]
     for r in rows:
         lines.append(
             f"{r.endpoint:8} {r.connections:>5} {r.config:14} {_fmt(r.rps, '8.1f')} "
             f"{_fmt(r.p50_ms, '8.2f')} {_fmt(r.p90_ms, '8.2f')} {_fmt(r.p99_ms, '8.2f')} "
-            f"{_fmt(r.cpu_us_per_request, '10.0f')} {_fmt(r.rps_ratio, '8.2f')} "
-            f"{_fmt(r.cpu_ratio, '8.2f')} {_fmt(r.server_busy, '5.0%')} "
-            f"{_fmt(r.noise_max, '5.0%')} {r.rounds_ok:>3}/{r.rounds:<2}"
+            f"{_fmt(r.p999_ms, '8.2f')} {_fmt(r.cpu_us_per_request, '10.0f')} "
+            f"{_fmt(r.rps_ratio, '8.2f')} {_fmt(r.cpu_ratio, '8.2f')} "
+            f"{_fmt(r.server_busy, '5.0%')} {_fmt(r.noise_max, '5.0%')} "
+            f"{_fmt(r.rss_mib, '7.1f')} {r.rounds_ok:>3}/{r.rounds:<2}"
+            + ("  INVALID" if invalid and r.config in invalid else "")
         )
     return "\n".join(lines)
+
+
+def settings_line(config: Config, receiver_cpu: int) -> str:
+    """What a row runs with, beside its figures: its settings as the harness sets them."""
+    settings = " ".join(f"{k}={v}" for k, v in config.env.items() if k != "WEB_CONCURRENCY")
+    parts = [
+        f"{config.name} ({config.description}): {settings}"
+        + (" (the rest as shipped)" if config.multiproc_dir else ""),
+        *([f"engine {config.engine} (/readyz checked)"] if config.engine else []),
+        f"{config.workers} worker(s) pinned to one core",
+    ]
+    if config.otlp:
+        parts.append(f"spans exported over OTLP/HTTP to the receiver on CPU {receiver_cpu}")
+    return "; ".join(parts)
 
 
 def raw_table(raw: dict[str, Any]) -> str:

@@ -75,6 +75,8 @@ class Run:
     core_steal: float = math.nan  # share of the server core stolen by the hypervisor
     load_cpu: float = math.nan  # share of the load core used by wrk
     wrk_rps: float = math.nan  # wrk's own whole-run figure, start-up included
+    # Responses in wrk's whole run: what its latency percentiles are taken over.
+    wrk_requests: int = 0
     latency_us: dict[str, float] | None = None
     attempts: int = 1
     # The workers' resident memory (VmRSS, KiB, by pid) once the server is idle after the run.
@@ -234,6 +236,7 @@ class Bench:
             core_steal=(b.core_steal_ticks - a.core_steal_ticks) / CLK_TCK / window,
             load_cpu=wrk_cpu_s / result.duration_s,
             wrk_rps=result.rps,
+            wrk_requests=result.requests,
             latency_us=result.latency_us,
             rss_kib=rss_kib,
             wrk_start=wrk_start,
@@ -244,6 +247,20 @@ class Bench:
 def start_margin(connections: int, warm_rps: float) -> float:
     cycle_s = connections / warm_rps if warm_rps > 0 else MIN_START_MARGIN_S
     return max(MIN_START_MARGIN_S, START_CYCLES * cycle_s)
+
+
+# A window sized for a number of requests assumes the slowest warm-up's rps less this share:
+# rounds on this machine run up to 20-30 % slower than others.
+REQUESTS_HEADROOM = 1.3
+
+
+def window_for(window_s: float, min_requests: int, slowest_rps: float) -> float:
+    """The measured window of a cell whose every wrk run must answer ``min_requests`` (its
+    latency percentiles are taken over the whole run): at least ``window_s``, and long enough
+    at the slowest warm-up's throughput with ``REQUESTS_HEADROOM``."""
+    if min_requests <= 0 or slowest_rps <= 0:
+        return window_s
+    return max(window_s, REQUESTS_HEADROOM * min_requests / slowest_rps)
 
 
 def plan(
@@ -269,12 +286,15 @@ def run_all(
     rounds: int,
     window_s: float,
     warmup_s: int,
+    min_requests: int = 0,
 ) -> list[Run]:
     """Warm every (config, cell) once, then ``rounds`` rounds; within a round each cell runs
     its configurations back to back, in alternating order from one round to the next, and a
-    batch cell then the raw reference (when the bench has one)."""
+    batch cell then the raw reference (when the bench has one). With ``min_requests`` a cell's
+    window is made long enough for every run to answer that many (``window_for``)."""
     cells = plan(configs, connections)
     margins: dict[Cell, float] = {}
+    windows: dict[Cell, float] = {}
     runs: list[Run] = []
     # A CPU-bound server's throughput does not depend on the connection count, but a short
     # warm-up at many connections of large requests under-counts it by its own start-up: the
@@ -293,16 +313,18 @@ def run_all(
         margins[cell] = max(
             start_margin(cell.connections, best[(c.name, cell.endpoint)]) for c in serving
         )
+        windows[cell] = window_for(window_s, min_requests, min(warm))
         bench.log(
             f"  warm-up {cell.endpoint} c{cell.connections}: "
             + ", ".join(f"{c.name} {rps:.0f} rps" for c, rps in zip(serving, warm, strict=True))
             + f"; window opens after {margins[cell]:.1f}s"
+            + (f", lasts {windows[cell]:.1f}s" if windows[cell] != window_s else "")
         )
     for round_ in range(rounds):
         for cell, serving in cells:
             order = serving if round_ % 2 == 0 else serving[::-1]
             for config in order:
-                run = bench.quiet(round_, config, cell, margins[cell], window_s)
+                run = bench.quiet(round_, config, cell, margins[cell], windows[cell])
                 runs.append(run)
                 figure = run.error or (
                     f"{run.rps:8.1f} rps  {run.cpu_us_per_request:8.0f} us CPU/req  "

@@ -13,11 +13,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.model import engine_build
 from bench import otlp_sink, runner, server, traces, workload, wrk
-from bench.configs import ENDPOINTS, Config
+from bench.configs import ENDPOINTS, ENGINE_DIR, MODEL_DIR, Config
 from bench.raw_model import BatchReference
 
 Plan = Callable[[runner.Bench], list[runner.Run]]
+
+
+def build_engine(configs: tuple[Config, ...]) -> None:
+    """The compiled engine some of ``configs`` serve from, built into ENGINE_DIR when stale
+    (as `make run` builds it); raises ServerError when it cannot be."""
+    if not any(c.engine_artifact for c in configs):
+        return
+    argv = ["--model-dir", str(MODEL_DIR), "--out", str(ENGINE_DIR), "--if-stale"]
+    if engine_build.main(argv) != 0:
+        raise server.ServerError(f"the compiled engine could not be built into {ENGINE_DIR}")
 
 
 def verify(srv: server.Server, load: workload.Workload) -> None:

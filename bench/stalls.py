@@ -38,7 +38,7 @@ from typing import Any
 from app.model.predictor import Predictor
 from bench import otlp_sink, server, workload
 from bench.bare_app import MODEL_DIR
-from bench.configs import BARE, COMPILED, SAMPLED_10, SINGLE, Config, service
+from bench.configs import BARE, COMPILED, FULL_TELEMETRY, SINGLE, Config, service
 from bench.server import CLK_TCK, Server, core_ticks
 from bench.traces import scrape
 from bench.wrk import command, parse, write_script
@@ -57,11 +57,7 @@ def full_telemetry(env: dict[str, str]) -> Config:
     defaults, set explicitly), parent-based 0.1 exported, the compiled engine."""
     base = service(
         "full", "issue 29's full telemetry, drift on, exported",
-        env={
-            **SAMPLED_10, "GLASSBOX_LOG_SAMPLE_RATIO": "1.0", "GLASSBOX_METRICS_ENABLED": "true",
-            "GLASSBOX_DRIFT_ENABLED": "true", "GLASSBOX_TRACING_ENABLED": "true", **env,
-        },
-        otlp=True, engine=COMPILED,
+        env={**FULL_TELEMETRY, **env}, otlp=True, engine=COMPILED,
     )  # fmt: skip
     return _probed(base, "gunicorn.conf.py", service=True)
 
