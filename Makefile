@@ -153,8 +153,8 @@ bench: system-deps | $(UV) ## benchmark the service against the bare reference a
 # The regression gate users put in their CI (README: Performance): bare and full telemetry, single
 # rows at 16 and 64 connections, 3 short interleaved rounds; exit 3 when full telemetry's rps
 # falls under BENCH_QUICK_MIN x bare's at either count, or its spans are invalid.
-BENCH_QUICK_MIN ?= 0.9
-bench-quick: $(VENV)/.synced ## ~1 minute: full telemetry against bare, a CI gate: fails under 0.9x bare rps (BENCH_QUICK_MIN)
+BENCH_QUICK_MIN ?= 0.8
+bench-quick: $(VENV)/.synced ## ~1 minute: full telemetry against bare, a CI gate: fails under 0.8x bare rps (BENCH_QUICK_MIN)
 	@$(MAKE) --no-print-directory system-deps SYSTEM_TOOLS="wrk:wrk"
 	$(BIN)/python -m bench --gate $(BENCH_QUICK_MIN) --rounds 3 --duration 2 --warmup 1 $(BENCH_QUICK_ARGS)
 
