@@ -14,7 +14,6 @@ ASCII only (whatever the locale), a trailing newline.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -24,7 +23,7 @@ from pydantic_settings import BaseSettings
 
 from app.main import create_app
 from app.settings import Settings
-from monitoring.generated import write_or_check
+from monitoring import generated
 
 ROOT = Path(__file__).resolve().parent.parent
 COPY = ROOT / "app" / "api" / "openapi.json"
@@ -67,10 +66,7 @@ def current() -> dict[Path, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="the committed copy of /openapi.json")
-    parser.add_argument("--check", action="store_true", help="fail if the copy is stale")
-    args = parser.parse_args(argv)
-    return write_or_check(current(), args.check, "make openapi")
+    return generated.main(argv, "the committed copy of /openapi.json", current, "make openapi")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ writes today.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import dashboard as models
 
 from grafana import model_health, service_overview
-from monitoring.generated import write_or_check
+from monitoring import generated
 
 DASHBOARDS = Path(__file__).resolve().parent / "dashboards"
 BUILDERS: dict[str, Callable[[], models.Dashboard]] = {
@@ -43,10 +42,7 @@ def current() -> dict[Path, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Glassbox's Grafana dashboards")
-    parser.add_argument("--check", action="store_true", help="fail if a dashboard is stale")
-    args = parser.parse_args(argv)
-    return write_or_check(current(), args.check, "make dashboards")
+    return generated.main(argv, "Glassbox's Grafana dashboards", current, "make dashboards")
 
 
 if __name__ == "__main__":

@@ -12,13 +12,11 @@ generators' own output, so a copy is never older than its source.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from grafana import generate as dashboards
-from monitoring import slo_rules
-from monitoring.generated import write_or_check
+from monitoring import generated, slo_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPONENT = ROOT / "k8s" / "components" / "monitoring"
@@ -39,10 +37,7 @@ def current() -> dict[Path, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="the monitoring component's copies")
-    parser.add_argument("--check", action="store_true", help="fail if a copy is stale")
-    args = parser.parse_args(argv)
-    return write_or_check(current(), args.check, "make k8s")
+    return generated.main(argv, "the monitoring component's copies", current, "make k8s")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ for the last 15 minutes (the 15-minute window sees only the new mix).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,7 @@ from typing import Any
 import numpy as np
 
 from app.drift.stats import EPSILON, psi
-from monitoring import service
-from monitoring.generated import write_or_check
+from monitoring import generated, service
 
 # The deployment's identity is kept: one model version's staging and production traffic never
 # mix, and every record (so every drift alert) carries the job that inhibitions match on.
@@ -174,11 +172,12 @@ def test_yaml() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="fleet drift rules and their promtool test")
-    parser.add_argument("--check", action="store_true", help="fail if the files are stale")
-    args = parser.parse_args(argv)
-    wanted = {RULES: rules_yaml(), TEST: test_yaml()}
-    return write_or_check(wanted, args.check, "python -m monitoring.drift_rules")
+    return generated.main(
+        argv,
+        "fleet drift rules and their promtool test",
+        lambda: {RULES: rules_yaml(), TEST: test_yaml()},
+        "python -m monitoring.drift_rules",
+    )
 
 
 if __name__ == "__main__":

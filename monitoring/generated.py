@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import argparse
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 
@@ -20,3 +21,13 @@ def write_or_check(wanted: Mapping[Path, str], check: bool, command: str) -> int
         path.write_text(text)
         print(f"wrote {path}")
     return 0
+
+
+def main(
+    argv: list[str] | None, description: str, wanted: Callable[[], Mapping[Path, str]], command: str
+) -> int:
+    """A generator's command line: write ``wanted()``, or with ``--check`` report the stale."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--check", action="store_true", help="fail if a file is stale")
+    args = parser.parse_args(argv)
+    return write_or_check(wanted(), args.check, command)
