@@ -25,7 +25,8 @@ APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install
 .PHONY: help run dev test test-unit test-integration lint format train describe bench bench-drain \
   bench-overload bench-footprint clean system-deps inventory stack traffic rules dashboards dashboards-preview \
   k8s checkov image image-context image-base image-deps test-image sbom audit bench-instructions \
-  bench-prices openapi bench-quick bench-tails bench-soak
+  bench-prices openapi bench-quick bench-tails bench-soak bench-setup bench-components bench-gc \
+  bench-all
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -142,13 +143,22 @@ train: $(VENV)/.synced ## retrain the bundled model: byte-identical artifacts in
 	$(BIN)/python -m examples.churn.training --out $(MODEL_DIR)
 	$(BIN)/python -m app.model.engine_build --model-dir $(MODEL_DIR) --out $(ENGINE_DIR)
 
-bench: system-deps | $(UV) ## benchmark the service against the bare reference and the raw model; the drain; overload; the metric files
+# The bench's Python group (matplotlib for the charts) and its Debian tools (wrk).
+bench-setup: system-deps | $(UV)
 	$(UV) sync --frozen --python $(PYTHON) --group bench
 	@touch $(VENV)/.synced
+
+bench: bench-setup ## ~8 minutes: the shipped service and full telemetry against the bare references and the raw model; the drain
 	$(BIN)/python -m bench $(BENCH_ARGS)
 	$(BIN)/python -m bench.drain $(BENCH_DRAIN_ARGS)
-	$(BIN)/python -m bench.overload
-	$(BIN)/python -m bench.multiprocess_footprint $(BENCH_FOOTPRINT_ARGS)
+
+bench-components: bench-setup ## ~6 minutes: each telemetry component's CPU per request (issues 5-7, 27) and their targets
+	$(BIN)/python -m bench --components $(BENCH_COMPONENTS_ARGS)
+
+bench-gc: bench-setup ## ~3 minutes: the collector's pauses with and without gc.freeze() (issue 13)
+	$(BIN)/python -m bench --gc-only $(BENCH_GC_ARGS)
+
+bench-all: bench bench-components bench-gc bench-overload bench-footprint ## ~25 minutes: bench, bench-components, bench-gc, bench-overload and bench-footprint in turn
 
 # The regression gate users put in their CI (README: Performance): bare and full telemetry, single
 # rows at 16 and 64 connections, 3 short interleaved rounds; exit 3 when full telemetry's rps

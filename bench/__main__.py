@@ -1,7 +1,9 @@
 """`python -m bench`: the command line. Checks the tools, measures the raw model and the
-drift recorder in-process, starts every server (and the OTLP receiver), verifies its answers,
-runs the plan, accounts for exported spans, measures a 3-worker /metrics scrape and the
-collector's pauses with and without gc.freeze(), prints the tables and writes JSON and PNG.
+drift recorder in-process, starts every server of the run (and the OTLP receiver), verifies
+its answers, runs the plan, accounts for exported spans, measures a 3-worker /metrics scrape
+(and with ``--gc`` the collector's pauses with and without gc.freeze()), prints the tables and
+writes JSON and PNG. The run's rows: the default run's (``configs.DEFAULT_ROWS``), or
+``--components``, ``--tails``, ``--gate``, ``--gc-only`` or ``--only``'s.
 """
 
 from __future__ import annotations
@@ -54,7 +56,17 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     p.add_argument("--warmup", type=int, default=2, help="seconds of each discarded warm-up")
     p.add_argument("--connections", type=int, nargs="+", default=[16, 64])
-    p.add_argument("--only", nargs="+", metavar="CONFIG", help="these configs (+ references)")
+    p.add_argument(
+        "--only", nargs="+", metavar="CONFIG",
+        help="these configs (+ references) instead of the default run's",
+    )  # fmt: skip
+    p.add_argument(
+        "--components",
+        action="store_true",
+        help=f"the telemetry components' rows alone (issues 5-7, 27), single row at "
+        f"{configs_module.COMPONENT_CELL[1]} connections, with issues 6 and 7's targets (~6 min; "
+        "make bench-components)",
+    )
     p.add_argument("--quick", action="store_true", help="smoke run: 1 round, short windows")
     p.add_argument(
         "--skip-raw", action="store_true",
@@ -62,8 +74,13 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     p.add_argument("--skip-scrape", action="store_true", help="skip the 3-worker scrape cost")
     p.add_argument(
-        "--skip-gc", action="store_true", help="skip the GC pauses section (gc.freeze on/off)"
-    )
+        "--gc", action="store_true",
+        help="add the GC pauses section (gc.freeze on/off, ~3 min) after the rows",
+    )  # fmt: skip
+    p.add_argument(
+        "--skip-gc", action="store_true",
+        help="no GC section: the default (kept for the command lines in the READMEs)",
+    )  # fmt: skip
     p.add_argument(
         "--gc-only",
         action="store_true",
@@ -111,15 +128,24 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     if args.quick:
         args.rounds, args.duration, args.warmup = 1, 2.0, 1
         args.gc_rounds, args.gc_window = 2, 4.0
-    modes = [name for name in ("gc_only", "tails", "gate") if getattr(args, name)]
+    modes = [name for name in ("gc_only", "tails", "gate", "components") if getattr(args, name)]
     if len(modes) > 1 or (modes and args.only):
-        p.error("--gc-only, --tails and --gate each choose the rows: one, and not with --only")
+        p.error(
+            "--gc-only, --tails, --gate and --components each choose the rows: one, and not "
+            "with --only"
+        )
+    if args.gc and args.skip_gc:
+        p.error("--gc adds the GC section, --skip-gc leaves it out: one")
     if args.gc_only and args.skip_gc:
         p.error("--gc-only runs the GC section alone: not with --skip-gc")
+    args.gc = (args.gc or args.gc_only) and not args.skip_gc
     if args.gc_only:
         args.skip_raw = args.skip_scrape = True
-    if args.tails or args.gate is not None:
-        args.skip_raw = args.skip_scrape = args.skip_gc = True
+    if args.tails or args.gate is not None or args.components:
+        args.skip_raw = args.skip_scrape = True
+        args.gc = False
+    if args.components:
+        args.connections = [configs_module.COMPONENT_CELL[1]]
     return args
 
 
@@ -130,6 +156,8 @@ def _configs(args: argparse.Namespace) -> tuple[Config, ...]:
         return configs_module.on_endpoint(SINGLE.name, [BARE_ENGINE.name, FULL])
     if args.gate is not None:
         return configs_module.on_endpoint(SINGLE.name, [FULL])
+    if args.components:
+        return configs_module.component_rows()
     return configs_module.select(args.only)
 
 
@@ -224,15 +252,26 @@ def _print_sections(sections: list[str]) -> None:
         print(text)
 
 
+def _list() -> None:
+    """Each configuration, its cells and which run has it: the default run (``run``), the
+    components' (``components``), both, or neither (``--only``)."""
+    groups = (("the default run", configs_module.DEFAULT_ROWS),
+              ("components", configs_module.COMPONENT_ROWS))  # fmt: skip
+    print(f"{'name':16} {'cells':24} {'in':28} description")
+    for c in configs_module.CONFIGS:
+        cells = ",".join(c.endpoints) + (f" @{list(c.connections)}" if c.connections else "")
+        runs = " + ".join(name for name, rows in groups if c.name in rows) or "--only"
+        print(f"{c.name:16} {cells:24} {runs:28} {c.description}")
+    print("\nthe GC section (--gc adds it, --gc-only runs it alone):")
+    for c in GC_CONFIGS:
+        print(f"{c.name:16} {'single @[16]':24} {'--gc':28} {c.description}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     log = Progress()
     if args.list:
-        for c in (*configs_module.CONFIGS, *GC_CONFIGS):
-            if c is GC_CONFIGS[0]:
-                print("\nthe GC section (--gc-only runs it alone, --skip-gc leaves it out):")
-            cells = ",".join(c.endpoints) + (f" @{list(c.connections)}" if c.connections else "")
-            print(f"{c.name:14} {cells:20} {c.description}")
+        _list()
         return 0
     configs = _configs(args)
     _preflight(args)
@@ -246,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.duration:g}s windows at {args.connections} connections; servers on CPU "
             f"{args.server_cpu}, wrk on CPU {args.load_cpu}"
         )
-    if not args.skip_gc:
+    if args.gc:
         log(
             f"GC section: {', '.join(c.name for c in GC_CONFIGS)}; {args.gc_rounds} rounds of "
             f"{args.gc_window:g}s windows at {list(gc_pauses.CONNECTIONS)} connections"
@@ -292,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
             scraped = _scrape(args, load, Path(logs))
             log("/metrics scrape with 3 workers measured")
         gc = None
-        if not args.skip_gc:
+        if args.gc:
             gc = _gc(args, load, Path(logs), log)
             log("GC pauses measured, servers stopped")
 
@@ -354,8 +393,9 @@ def main(argv: list[str] | None = None) -> int:
             "tails": args.tails,
             "tail_requests": args.tail_requests if args.tails else None,
             "gate": args.gate,
-            "gc_rounds": None if args.skip_gc else args.gc_rounds,
-            "gc_window_s": None if args.skip_gc else args.gc_window,
+            "components": args.components,
+            "gc_rounds": args.gc_rounds if args.gc else None,
+            "gc_window_s": args.gc_window if args.gc else None,
         },
         "configs": measured.configs,
         "workload": load.describe(),

@@ -164,8 +164,8 @@ BARE_ENGINE = replace(
     engine_artifact=True,
 )
 
-# The rows of issues 5-7 run in one cell only (single row, 16 connections) to keep `make bench`
-# within a few minutes; the service and the references run in every cell.
+# The rows of issues 5-7 and 27 run in one cell only (single row, 16 connections), the cell of
+# their components (`--components`, DEFAULT_ROWS below); the default run's rows run in every cell.
 ONE_CELL: dict[str, Any] = {"endpoints": (SINGLE.name,), "connections": (16,)}
 OFF = "false"
 METRICS_OFF = {"GLASSBOX_METRICS_ENABLED": OFF}
@@ -300,15 +300,29 @@ def fast_path_configs(names: tuple[str, ...] = SERVED_REQUEST_PATHS) -> tuple[Co
     return tuple(rows)
 
 
+# `python -m bench`'s default run (`make bench`, under 10 minutes): the shipped service, issue
+# 29's rows and the references, in every cell, beside the raw model. The rows of issues 5-7 and
+# 27 price telemetry's components: `--components` (`make bench-components`) runs them, with
+# `service-lightgbm` (the shipped telemetry on LightGBM, as they serve) and `service` (the engine
+# saving), on their one cell (single row, 16 connections).
+DEFAULT_ROWS = (BARE.name, BARE_BATCH.name, BARE_ENGINE.name, FULL, "service")
+COMPONENT_ROWS = (
+    "service", "service-lightgbm", "no-fast-paths", "metrics-off", "telemetry-off",
+    "metrics+logs", "full@0.1", "full@1.0", "everything@0.1", "drift-off",
+)  # fmt: skip
+COMPONENT_CELL = (SINGLE.name, 16)
+
+
 def reference_for(endpoint: str, configs: tuple[Config, ...] = CONFIGS) -> Config:
     (ref,) = (c for c in configs if c.reference and endpoint in c.endpoints)
     return ref
 
 
 def select(only: list[str] | None, configs: tuple[Config, ...] = CONFIGS) -> tuple[Config, ...]:
-    """The named configurations plus the references their endpoints are compared with."""
+    """The named configurations plus the references their endpoints are compared with; none
+    named: the default run's (``DEFAULT_ROWS``)."""
     if not only:
-        return configs
+        return tuple(c for c in configs if c.name in DEFAULT_ROWS)
     unknown = set(only) - {c.name for c in configs}
     if unknown:
         known = ", ".join(c.name for c in configs)
@@ -325,4 +339,13 @@ def on_endpoint(endpoint: str, names: list[str]) -> tuple[Config, ...]:
     ``--gate``)."""
     return tuple(
         replace(c, endpoints=(endpoint,)) for c in select(names) if endpoint in c.endpoints
+    )
+
+
+def component_rows() -> tuple[Config, ...]:
+    """``--components``: ``COMPONENT_ROWS`` and bare, on ``COMPONENT_CELL`` alone."""
+    endpoint, connections = COMPONENT_CELL
+    return tuple(
+        replace(c, endpoints=(endpoint,), connections=(connections,))
+        for c in select(list(COMPONENT_ROWS))
     )

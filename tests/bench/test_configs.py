@@ -1,7 +1,8 @@
 """Issue 29's rows are what the issue defines: "full telemetry" is every request's line, RED
 metrics, drift and tracing parent-based at 0.1 of new traces, exported, on the compiled engine;
 the bare reference with the same engine is bare's command line and environment, only its app
-differing."""
+differing. The default run (`make bench`) has the service, issue 29's rows and the references;
+the components' run has every row a component or an older issue's target needs."""
 
 from __future__ import annotations
 
@@ -9,7 +10,18 @@ import pytest
 
 from app.settings import Settings
 from app.telemetry.tracing import ParentBasedRatio, default_sampler
-from bench.configs import BARE, BARE_ENGINE, COMPILED, CONFIGS, ENGINE_DIR, FULL, on_endpoint
+from bench.breakdown import COMPONENTS, TARGETS
+from bench.configs import (
+    BARE,
+    BARE_ENGINE,
+    COMPILED,
+    CONFIGS,
+    ENGINE_DIR,
+    FULL,
+    component_rows,
+    on_endpoint,
+    select,
+)
 
 
 def test_the_full_row_runs_every_kind_of_telemetry_at_the_issues_settings(
@@ -51,3 +63,27 @@ def test_the_tails_and_gate_rows_serve_single_rows_only_beside_bare() -> None:
     rows = on_endpoint("single", [BARE_ENGINE.name, FULL])
     assert [c.name for c in rows] == [BARE.name, BARE_ENGINE.name, FULL]
     assert {c.endpoints for c in rows} == {("single",)}
+
+
+def test_the_default_run_is_the_shipped_service_issue_29s_rows_and_their_references() -> None:
+    assert [c.name for c in select(None)] == [
+        "bare", "bare-batch", "bare-engine", FULL, "service",
+    ]  # fmt: skip
+
+
+def test_the_components_run_serves_single_rows_at_16_connections_beside_bare() -> None:
+    rows = component_rows()
+    assert rows[0].name == BARE.name
+    assert {c.endpoints for c in rows} == {("single",)}
+    assert {c.connections for c in rows} == {(16,)}
+
+
+def test_every_component_and_target_has_all_its_rows_in_one_run() -> None:
+    default = {c.name for c in select(None)}
+    components = {c.name for c in component_rows()}
+    for component in COMPONENTS:
+        names = {name for name, _ in component.terms}
+        assert names <= components, component.name
+    for target in TARGETS:
+        pair = {target.config, target.versus}
+        assert pair <= default or pair <= components, target.text
