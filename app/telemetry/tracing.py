@@ -86,10 +86,11 @@ class CountingExporter(SpanExporter):
         return self.inner.force_flush(timeout_millis)
 
 
-# The export thread holds the GIL while it encodes a batch: the SDK's default of 512 spans
-# stalled request handling for tens of milliseconds at a time. Smaller batches spread the same
-# work into short pauses (OTEL_BSP_MAX_EXPORT_BATCH_SIZE still overrides).
-DEFAULT_EXPORT_BATCH = "64"
+# The export thread holds the GIL while it encodes a batch, and each batch is one HTTP request
+# of ~1.5 ms CPU whatever its size: 256 spans (the SDK's default is 512) halve the export's CPU
+# a span against 64 and hold the GIL ~9 ms at a time (bench/README.md, "Span export batches");
+# OTEL_BSP_MAX_EXPORT_BATCH_SIZE still overrides.
+DEFAULT_EXPORT_BATCH = "256"
 
 
 class BoundedBatchProcessor(SpanProcessor):
