@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,12 @@ class Component:
     def formula(self) -> str:
         text = " ".join(f"{'+' if sign > 0 else '-'} {name}" for name, sign in self.terms)
         return text.removeprefix("+ ")
+
+    def of(self, figures: Mapping[str, float]) -> float | None:
+        """The signed sum of the configurations' ``figures``; None when one is missing."""
+        if not all(name in figures for name, _ in self.terms):
+            return None
+        return sum(sign * figures[name] for name, sign in self.terms)
 
 
 COMPONENTS = (
@@ -74,12 +81,9 @@ def components(runs: list[Run]) -> list[dict[str, Any]]:
     """The components whose configurations ran, with their CPU us/request."""
     rounds = _by_round(runs)
     out = []
+    cpu = [{name: run.cpu_us_per_request for name, run in by.items()} for by in rounds]
     for c in COMPONENTS:
-        values = [
-            sum(sign * by[name].cpu_us_per_request for name, sign in c.terms)
-            for by in rounds
-            if all(name in by for name, _ in c.terms)
-        ]
+        values = [value for figures in cpu if (value := c.of(figures)) is not None]
         if values:
             out.append(
                 {"component": c.name, "formula": c.formula,

@@ -346,6 +346,5 @@ def component_rows() -> tuple[Config, ...]:
     """``--components``: ``COMPONENT_ROWS`` and bare, on ``COMPONENT_CELL`` alone."""
     endpoint, connections = COMPONENT_CELL
     return tuple(
-        replace(c, endpoints=(endpoint,), connections=(connections,))
-        for c in select(list(COMPONENT_ROWS))
+        replace(c, connections=(connections,)) for c in on_endpoint(endpoint, list(COMPONENT_ROWS))
     )

@@ -40,6 +40,7 @@ from typing import Any
 
 from app.fast_paths import SERVED_REQUEST_PATHS
 from bench import otlp_sink
+from bench.breakdown import COMPONENTS
 from bench.configs import (
     ALL_PATHS,
     BATCH,
@@ -233,7 +234,17 @@ def _configs(only: Sequence[str], requests: int) -> dict[str, Any]:
         ratio = count / rows[0]["instructions"] if rows else 1.0
         rows.append({"config": name, "instructions": count, "x_bare": round(ratio, 4)})
         print(f"{name:<16} {count:>10,} instructions/request  {ratio:5.3f}x bare", flush=True)
-    return {"requests": [requests, 3 * requests], "rows": rows}
+    counts = {row["config"]: row["instructions"] for row in rows}
+    parts = [
+        {"component": c.name, "formula": c.formula, "instructions": value}
+        for c in COMPONENTS
+        if (value := c.of(counts)) is not None
+    ]
+    if parts:
+        print("\ninstructions per request by component (breakdown.COMPONENTS):")
+        for part in parts:
+            print(f"  {part['component']:42} {part['instructions']:>9,}   = {part['formula']}")
+    return {"requests": [requests, 3 * requests], "rows": rows, "components": parts}
 
 
 def saving(with_it: int, without_it: int) -> float:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from bench.breakdown import gate, targets
+from bench.breakdown import Component, gate, targets
 from bench.configs import CONFIGS
 from bench.report import summarise
 from bench.runner import Run
@@ -149,3 +149,9 @@ def test_rss_is_reported_per_worker_as_the_median_over_rounds() -> None:
     assert rows[FULL].rss_mib == 101.0
     assert rows[BARE].rss_mib == 50.0  # two workers: their mean
     assert math.isnan(summarise([Run(0, FULL, "single", 16, 5, rps=1.0)], CONFIGS)[0].rss_mib)
+
+
+def test_a_component_is_the_signed_sum_of_its_rows_and_nothing_without_one() -> None:
+    component = Component("x", (("a", 1), ("b", -1), ("c", 1)))
+    assert component.of({"a": 10.0, "b": 3.0, "c": 1.5}) == 8.5
+    assert component.of({"a": 10.0, "b": 3.0}) is None

@@ -73,7 +73,10 @@ def test_the_default_run_is_the_shipped_service_issue_29s_rows_and_their_referen
 
 def test_the_components_run_serves_single_rows_at_16_connections_beside_bare() -> None:
     rows = component_rows()
-    assert rows[0].name == BARE.name
+    assert [c.name for c in rows] == [
+        "bare", "service", "service-lightgbm", "no-fast-paths", "metrics-off", "telemetry-off",
+        "metrics+logs", "full@0.1", "full@1.0", "everything@0.1", "drift-off",
+    ]  # fmt: skip
     assert {c.endpoints for c in rows} == {("single",)}
     assert {c.connections for c in rows} == {(16,)}
 
