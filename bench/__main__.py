@@ -138,7 +138,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--gc adds the GC section, --skip-gc leaves it out: one")
     if args.gc_only and args.skip_gc:
         p.error("--gc-only runs the GC section alone: not with --skip-gc")
-    args.gc = (args.gc or args.gc_only) and not args.skip_gc
+    args.gc = args.gc or args.gc_only
     if args.gc_only:
         args.skip_raw = args.skip_scrape = True
     if args.tails or args.gate is not None or args.components:
@@ -253,8 +253,8 @@ def _print_sections(sections: list[str]) -> None:
 
 
 def _list() -> None:
-    """Each configuration, its cells and which run has it: the default run (``run``), the
-    components' (``components``), both, or neither (``--only``)."""
+    """Each configuration, its cells and which run has it: the default run, the components',
+    both, or neither (``--only``)."""
     groups = (("the default run", configs_module.DEFAULT_ROWS),
               ("components", configs_module.COMPONENT_ROWS))  # fmt: skip
     print(f"{'name':16} {'cells':24} {'in':28} description")

@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bench.configs import BARE, BARE_ENGINE, BATCH, FULL, SINGLE
+from bench.configs import BARE, BARE_ENGINE, BATCH, COMPONENT_CELL, FULL, SINGLE
 from bench.report import Row
 from bench.runner import Cell, Run
 
-CELL = Cell(SINGLE.name, 16)
+CELL = Cell(*COMPONENT_CELL)
 
 
 @dataclass(frozen=True, slots=True)

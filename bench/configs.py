@@ -166,7 +166,8 @@ BARE_ENGINE = replace(
 
 # The rows of issues 5-7 and 27 run in one cell only (single row, 16 connections), the cell of
 # their components (`--components`, DEFAULT_ROWS below); the default run's rows run in every cell.
-ONE_CELL: dict[str, Any] = {"endpoints": (SINGLE.name,), "connections": (16,)}
+COMPONENT_CELL = (SINGLE.name, 16)
+ONE_CELL: dict[str, Any] = {"endpoints": (COMPONENT_CELL[0],), "connections": (COMPONENT_CELL[1],)}
 OFF = "false"
 METRICS_OFF = {"GLASSBOX_METRICS_ENABLED": OFF}
 TRACING_OFF = {"GLASSBOX_TRACING_ENABLED": OFF}
@@ -310,7 +311,6 @@ COMPONENT_ROWS = (
     "service", "service-lightgbm", "no-fast-paths", "metrics-off", "telemetry-off",
     "metrics+logs", "full@0.1", "full@1.0", "everything@0.1", "drift-off",
 )  # fmt: skip
-COMPONENT_CELL = (SINGLE.name, 16)
 
 
 def reference_for(endpoint: str, configs: tuple[Config, ...] = CONFIGS) -> Config:
